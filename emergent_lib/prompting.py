@@ -36,7 +36,7 @@ from .tasks import Example, Task, TaskError, get_task, list_tasks, suggest
 
 __all__ = ["STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "STRATEGY_INFO", "build_prompt", "build_prompts",
            "check_strategy", "select_exemplars", "require_solutions", "extract_answer", "extract_prediction",
-           "answer_context",
+           "answer_context", "scratchpad_parts",
            "instruction_messages", "zero_shot_cot_prompt", "zero_shot_cot_answer_prompt",
            "decompose_prompt", "parse_subquestions", "solve_prompt", "ZERO_SHOT_COT_TRIGGER",
            "ZERO_SHOT_COT_ANSWER"]
@@ -99,12 +99,20 @@ def _cot(task: Task, example: Example, shots: Sequence[Example]) -> str:
     return _with_instruction(task, "\n\n".join(blocks))
 
 
+def scratchpad_parts(task: Task, example: Example) -> tuple[str, str]:
+    """One item in the scratchpad format of Nye et al. (2021), split where the model takes over:
+    the input with an opening <scratch> tag, and the worked continuation (the intermediate
+    states, </scratch>, "Answer:" and the target). An exemplar is the two joined; toy models
+    trained on scratchpads (`toy.TrainConfig(target="scratchpad")`) learn exactly this text."""
+    require_solutions(task, "scratchpad_of", "scratchpad")
+    return (f"Input: {example.question}\n<scratch>",
+            f"\n{task.scratchpad_of(example.fields)}\n</scratch>\nAnswer:{example.target}")
+
+
 def _scratchpad(task: Task, example: Example, shots: Sequence[Example]) -> str:
     """Nye et al. (2021): the input, the intermediate states between <scratch> tags, the answer."""
-    require_solutions(task, "scratchpad_of", "scratchpad")
-    blocks = [f"Input: {s.question}\n<scratch>\n{task.scratchpad_of(s.fields)}\n</scratch>\nAnswer:{s.target}"
-              for s in shots]
-    blocks.append(f"Input: {example.question}\n<scratch>")
+    blocks = ["".join(scratchpad_parts(task, s)) for s in shots]
+    blocks.append(scratchpad_parts(task, example)[0])
     return _with_instruction(task, "\n\n".join(blocks))
 
 

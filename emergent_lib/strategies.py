@@ -52,8 +52,8 @@ from .evaluate import evaluate_examples, greedy_generate, sample_generate, score
 from .models import LanguageModel
 from .prompting import (ZERO_SHOT_COT_ANSWER, answer_context, build_prompts, check_strategy,
                         decompose_prompt, extract_answer, extract_prediction, parse_subquestions,
-                        select_exemplars, require_solutions, solve_prompt, zero_shot_cot_answer_prompt,
-                        zero_shot_cot_prompt)
+                        scratchpad_parts, select_exemplars, require_solutions, solve_prompt,
+                        zero_shot_cot_answer_prompt, zero_shot_cot_prompt)
 from .tasks import Example, Task, TaskError, get_task
 
 __all__ = ["run_strategy", "majority_vote", "chat_formatter", "ZERO_SHOT_COT_TOKENS"]
@@ -152,8 +152,7 @@ def _single_call(lm, task, examples, exemplars, strategy, batch_size, progress, 
         budget = _budget(lm, [task.rationale_of(e.fields) for e in items], max_new_tokens)
         stop = _COT_STOP
     elif strategy == "scratchpad":
-        budget = _budget(lm, [f"\n{task.scratchpad_of(e.fields)}\n</scratch>\nAnswer:{e.target}" for e in items],
-                         max_new_tokens)
+        budget = _budget(lm, [scratchpad_parts(task, e)[1] for e in items], max_new_tokens)
         stop = ("\n\n", "\nInput:")
     else:  # instruction: a short reply, perhaps a sentence around the answer
         budget = max_new_tokens or task.max_new_tokens + 12

@@ -343,9 +343,32 @@ def test_default_family_emerges_over_training(default_family):
     size = EMERGES_OVER_TRAINING
     ckpts = toy.list_checkpoints(fam.name, size, 0, progress=False)
     exact = [score(c["path"], fam.task, n=300)[0] for c in ckpts]
-    early = [e for c, e in zip(ckpts, exact) if c["step"] <= 0.4 * fam.train.steps]
+    early = [e for c, e in zip(ckpts, exact) if c["step"] <= 0.3 * fam.train.steps]
     assert len(early) >= 3 and max(early) <= 0.05, exact
     assert exact[-1] >= 0.5, exact
 
 
 EMERGES_OVER_TRAINING = "w64-l2"
+
+
+@pytest.mark.slow
+def test_default_family_exact_match_is_the_most_sudden_metric():
+    """BIG-bench breakthroughness (Srivastava et al. 2022, App. B) of the seed-mean curves:
+    exact match scores clearly higher than per-digit accuracy and the answer's log-prob.
+    The evaluations are the ones the labs make (500 problems, zero-shot), read from the cache."""
+    import numpy as np
+
+    from emergent_lib import analysis
+    from emergent_lib.sweep import run_sweep
+
+    fam = toy.FAMILIES[toy.DEFAULT_FAMILY]
+    rows = toy.get_family(fam.name, progress=False)
+    specs = [f"toy/{fam.name}/{r['size']}/seed{r['seed']}" for r in rows]
+    frame = run_sweep(specs, [fam.task], shots=[0], seeds=[0], n=500, progress=False)
+    mean = frame.groupby(["metric", "params"])["value"].mean()
+    score = {m: analysis.breakthroughness(mean[m].index.to_numpy(), mean[m].to_numpy())
+             for m in ("exact_match", "digit_accuracy", "answer_logprob")}
+    # measured: 14.5 vs 10.0 (per digit) vs 8.4 (log-prob); per-digit accuracy jumps too on
+    # this ladder (the carry is learned between w48 and w64), so the margin is not larger
+    assert score["exact_match"] > 1.3 * max(score["digit_accuracy"], score["answer_logprob"]), score
+    assert np.isfinite(list(score.values())).all()

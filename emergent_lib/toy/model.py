@@ -20,7 +20,9 @@ from torch import nn
 from .tokenizer import BOS_ID, EOS_ID, NEWLINE_ID, PAD_ID, VOCAB_SIZE
 
 _SIZE = re.compile(r"^w(\d+)-l(\d+)$")
-MAX_LEN = 64  # longest sequence (prompt + answer) a toy model is built for
+# longest sequence (prompt + answer) a toy model is built for: a 3-digit scratchpad is ~190
+# characters. Only the position tables grow with it; weights and results do not change.
+MAX_LEN = 256
 
 
 def parse_size(name: str) -> tuple[int, int]:

@@ -2,7 +2,10 @@
 
 The recipe (AdamW, linear warm-up then cosine decay, a fixed number of steps and a fixed
 batch) is the same for every size in a family, so the only thing that varies along a ladder
-is the model size. Training runs on one CPU thread: the result is then bit-identical for a
+is the model size. A recipe's `target` says what the model learns to write after each
+question: the answer alone ("answer"), or the worked scratchpad of Nye et al. (2021) and then
+the answer ("scratchpad"), in exactly the text the "scratchpad" prompting strategy reads, so
+that `run_strategy(..., "scratchpad")` evaluates such a model with zero shots. Training runs on one CPU thread: the result is then bit-identical for a
 seed whatever the machine's thread count, and the zoo trains one model per core side by side
 (models this small keep one core busy with small matrices; a second thread helps them little).
 """
@@ -17,10 +20,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from .model import count_params, make_model, to_hf
-from .tokenizer import BOS_ID, PAD_ID, UNK_ID, VOCAB, build_tokenizer, encode
+from .model import MAX_LEN, count_params, make_model, to_hf
+from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, VOCAB, build_tokenizer, encode
 
 IGNORE = -100  # label for positions that carry no loss
+TARGETS = ("answer", "scratchpad")  # what a model learns to write after the question
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,16 @@ class TrainConfig:
     weight_decay: float = 0.1
     betas: tuple[float, float] = (0.9, 0.98)
     grad_clip: float = 1.0
-    loss_on: str = "answer"  # "answer": loss on the answer and its "\n" only; "all": every token
+    loss_on: str = "answer"  # "answer": loss on what follows the question only; "all": every token
     n_checkpoints: int = 10  # intermediate checkpoints, evenly spaced (plus the final one)
+    # "answer": question + target + "\n". "scratchpad": the zero-shot scratchpad prompt
+    # ("Input: <question>\n<scratch>"), the intermediate steps of the task's `scratchpad_of`,
+    # "</scratch>", "Answer:" + target, and a blank line (see `training_text`).
+    target: str = "answer"
+
+    def __post_init__(self):
+        if self.target not in TARGETS:
+            raise ValueError(f"TrainConfig.target must be one of {', '.join(TARGETS)}, got '{self.target}'")
 
 
 def lr_at(step: int, cfg: TrainConfig) -> float:
@@ -53,9 +65,27 @@ def checkpoint_steps(cfg: TrainConfig) -> list[int]:
     return sorted({round(i * cfg.steps / n) for i in range(n)}) if n > 0 else []
 
 
+def training_text(task, example, target: str = "answer") -> tuple[str, str]:
+    """(prompt, continuation) of one training problem: the model learns the continuation.
+
+    "answer": the question, then the target and "\n" (the direct format). "scratchpad": the
+    zero-shot prompt of the "scratchpad" strategy, then the worked steps, "</scratch>",
+    "Answer:" + target and a blank line, which is the strategy's stop string
+    (`prompting.scratchpad_parts`). Every character is in the toy vocabulary (printable ASCII).
+    """
+    if target == "answer":
+        return example.question, example.target + "\n"
+    if target == "scratchpad":
+        from ..prompting import build_prompt, scratchpad_parts
+
+        return build_prompt(task, example, (), "scratchpad"), scratchpad_parts(task, example)[1] + "\n\n"
+    raise ValueError(f"unknown training target '{target}'; known: {', '.join(TARGETS)}")
+
+
 @functools.lru_cache(maxsize=4)
-def training_data(task_name: str, seed: int, n: int, loss_on: str = "answer"):
-    """(inputs, labels, lengths) for `n` problems, `question + target + "\n"` each, BOS first.
+def training_data(task_name: str, seed: int, n: int, loss_on: str = "answer", target: str = "answer"):
+    """(inputs, labels, lengths) for `n` problems, BOS first: `question + target + "\n"` each,
+    or with `target="scratchpad"` the scratchpad text of `training_text`.
 
     Drawn once per (task, seed) and shared by every size: the models of a ladder see the very
     same problems in the same order, so size is the only thing that varies. Texts are
@@ -72,9 +102,13 @@ def training_data(task_name: str, seed: int, n: int, loss_on: str = "answer"):
     texts, starts = [], []
     for _ in range(n):
         ex = task.render(task.make_fields(rng))
-        texts.append(ex.question + ex.target + "\n")
-        starts.append(1 + len(ex.question) if loss_on == "answer" else 1)  # first token with loss
+        prompt, continuation = training_text(task, ex, target)
+        texts.append(prompt + continuation)
+        starts.append(1 + len(prompt) if loss_on == "answer" else 1)  # first token with loss
     ids = torch.from_numpy(_encode_padded(texts))
+    if ids.shape[1] - 1 > MAX_LEN:
+        raise ValueError(f"training texts of '{task_name}' (target '{target}') are up to {ids.shape[1]} "
+                         f"tokens long, but toy models hold {MAX_LEN} (toy.model.MAX_LEN)")
     width = ids.shape[1]
     x, y = ids[:, :-1].long(), ids[:, 1:].long()
     pos = torch.arange(1, width)  # position of each label in the text
@@ -101,6 +135,15 @@ def _encode_padded(texts: list[str]):
     raw = "".join("\x01" + t.ljust(width - 1, "\x00") for t in texts).encode("ascii")
     lut[1] = BOS_ID
     return lut[np.frombuffer(raw, dtype=np.uint8).reshape(len(texts), width)]
+
+
+def _export(model, cfg: TrainConfig):
+    """The `LlamaForCausalLM` to save. A scratchpad spans several lines, so for such a model
+    plain generation must not end at the first "\n" (the strategy stops at a blank line)."""
+    hf = to_hf(model)
+    if cfg.target == "scratchpad":
+        hf.generation_config.eos_token_id = [EOS_ID]
+    return hf
 
 
 def _save(model, tokenizer, path: Path, meta: dict) -> None:
@@ -141,7 +184,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}],
                                 lr=cfg.lr, betas=cfg.betas, foreach=True)
-        xs, ys, lengths = training_data(cfg.task, seed, cfg.steps * cfg.batch_size, cfg.loss_on)
+        xs, ys, lengths = training_data(cfg.task, seed, cfg.steps * cfg.batch_size, cfg.loss_on, cfg.target)
         saves = set(checkpoint_steps(cfg))
         tokens = 0
         history: list[tuple[int, float]] = []  # (step, mean loss over the steps since the last entry)
@@ -162,7 +205,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
         done = 0
         for step in range(cfg.steps):
             if step in saves:
-                _save(to_hf(model), tokenizer, out / f"step{step}", snapshot(step))
+                _save(_export(model, cfg), tokenizer, out / f"step{step}", snapshot(step))
             rows = slice(step * cfg.batch_size, (step + 1) * cfg.batch_size)
             x, y = xs[rows], ys[rows]
             for group in opt.param_groups:
@@ -184,7 +227,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
                 progress(done)
                 done = 0
         final = {**snapshot(cfg.steps), "loss_history": history}
-        _save(to_hf(model), tokenizer, out, final)
+        _save(_export(model, cfg), tokenizer, out, final)
         return final
     finally:
         torch.set_num_threads(threads)
