@@ -5,13 +5,14 @@ real model ladders and published numbers alike.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 
 __all__ = ["total_improvement", "linearity", "breakthroughness", "SigmoidFit", "fit_sigmoid",
-           "threshold_crossing", "extrapolate_linear"]
+           "threshold_crossing", "extrapolate_linear", "separating_threshold", "BootstrapResult",
+           "bootstrap_curve"]
 
 
 def _sorted(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -61,6 +62,15 @@ class SigmoidFit:
         z = (np.log10(np.asarray(x, dtype=float)) - np.log10(self.midpoint)) / self.width
         return self.floor + (self.ceiling - self.floor) / (1 + np.exp(-z))
 
+    def scale_at(self, level: float) -> float | None:
+        """The scale at which the fitted curve reaches `level`; None if it never does
+        (the level is not strictly between the floor and the ceiling)."""
+        lo, hi = sorted((self.floor, self.ceiling))
+        if not lo < level < hi:
+            return None
+        share = (level - self.floor) / (self.ceiling - self.floor)
+        return float(10 ** (np.log10(self.midpoint) + self.width * np.log(share / (1 - share))))
+
 
 def fit_sigmoid(x: Sequence[float], y: Sequence[float], floor: float | None = None,
                 ceiling: float | None = None) -> SigmoidFit:
@@ -107,3 +117,101 @@ def extrapolate_linear(x: Sequence[float], y: Sequence[float], n_fit: int,
     slope, intercept = np.polyfit(np.log10(x[:n_fit]), y[:n_fit], 1)
     return slope * np.log10(np.asarray(x_new, dtype=float)) + intercept
 
+
+
+def separating_threshold(x: Sequence[float], present: Sequence[bool],
+                         present_below: bool = True) -> tuple[float, int]:
+    """The cut on `x` that best separates points with an ability from points without it.
+
+    Du et al. (2024) find that an ability appears once the pre-training loss falls below a
+    threshold, whatever the model size: one cut on the loss separates the models (and
+    checkpoints) that have it from those that do not. This finds the cut that misclassifies
+    the fewest points, predicting the ability for x below the cut (`present_below=True`,
+    for a loss) or above it (False, for parameters or training steps), and returns
+    (cut, number of misclassified points). Cuts lie halfway between neighbouring values;
+    ties go to the cut closest to the high end of x.
+    """
+    x = np.asarray(x, dtype=float)
+    present = np.asarray(present, dtype=bool)
+    if x.shape != present.shape or x.ndim != 1 or len(x) == 0:
+        raise ValueError("need matching 1-D arrays of scales and present/absent flags")
+    values = np.unique(x)
+    cuts = np.r_[values[0] - 1, (values[1:] + values[:-1]) / 2, values[-1] + 1]
+    errors = [int(np.sum((x < c if present_below else x > c) != present)) for c in cuts]
+    best = len(errors) - 1 - int(np.argmin(errors[::-1]))
+    return float(cuts[best]), errors[best]
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A statistic of a scaling curve with its percentile bootstrap interval."""
+    estimate: float  # the statistic of the curve as measured
+    low: float
+    high: float
+    samples: np.ndarray = field(compare=False)  # the statistic of every resample where defined
+    failed: int = 0  # resamples in which the statistic was undefined (None, NaN or an error)
+
+    def __iter__(self):  # estimate, low, high = bootstrap_curve(...)
+        return iter((self.estimate, self.low, self.high))
+
+
+def bootstrap_curve(x: Sequence[float], per_example, statistic: Callable[[np.ndarray, np.ndarray], float | None],
+                    n_boot: int = 1000, level: float = 0.95, seed: int = 0,
+                    paired: bool = True) -> BootstrapResult:
+    """Bootstrap interval of any statistic of a scaling curve, resampling the test problems.
+
+    `per_example` holds one row per scale point (model) and one column per test problem:
+    the score of that model on that problem. When every model answered the same problems
+    (`paired=True`), each resample draws one set of problem indices and applies it to every
+    model: a hard problem stays hard for all of them. With `paired=False` every row is
+    resampled on its own, for models scored on different problems; rows may then differ
+    in length (pass a list of 1-D arrays). The curve of a resample is the mean of each
+    row; `statistic(x, curve)` turns it into a number, for example `breakthroughness` or
+    `lambda x, y: fit_sigmoid(x, y).midpoint`.
+
+    The interval covers only the noise of a finite test set, not the variation between
+    training runs. Two calls with the same `seed` on the same problems draw the same
+    resamples, so their `samples` can be compared pairwise.
+    """
+    x = np.asarray(x, dtype=float)
+    if paired:
+        scores = np.asarray(per_example, dtype=float)
+        if scores.ndim != 2 or scores.shape[0] != len(x) or scores.shape[1] == 0:
+            raise ValueError("per_example must be a 2-D array: one row per scale point, one "
+                             "column per test problem (or use paired=False)")
+        rows = list(scores)
+    else:
+        rows = [np.asarray(r, dtype=float) for r in per_example]
+        if len(rows) != len(x) or any(r.ndim != 1 or len(r) == 0 for r in rows):
+            raise ValueError("per_example must hold one non-empty 1-D array of scores per "
+                             "scale point")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+
+    def value(curve):
+        try:
+            v = statistic(x, curve)
+        except (RuntimeError, ValueError, FloatingPointError):  # e.g. a fit that does not converge
+            return None
+        return None if v is None or not np.isfinite(v) else float(v)
+
+    estimate = value(np.array([r.mean() for r in rows]))
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n_boot):
+        if paired:
+            n = scores.shape[1]
+            curve = scores[:, rng.integers(0, n, size=n)].mean(axis=1)
+        else:
+            curve = np.array([r[rng.integers(0, len(r), size=len(r))].mean() for r in rows])
+        v = value(curve)
+        if v is not None:
+            samples.append(v)
+    samples = np.array(samples)
+    estimate = np.nan if estimate is None else estimate
+    if len(samples) == 0:
+        return BootstrapResult(estimate, np.nan, np.nan, samples, failed=n_boot)
+    tail = (1 - level) / 2
+    return BootstrapResult(estimate, float(np.quantile(samples, tail)),
+                           float(np.quantile(samples, 1 - tail)), samples,
+                           failed=n_boot - len(samples))

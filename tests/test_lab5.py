@@ -1,0 +1,337 @@
+"""Chapter 5 (Predicting emergence) and Lab 5: the analysis functions they add, and the claims
+the lab makes about the default toy family, checked on computed values.
+
+The first group is fast unit tests of `emergent_lib.analysis` on synthetic curves. The second
+reads the default family's evaluations from the cache, asking for exactly the sweep cells the
+labs use (every model on 500 problems; the checkpoints of Lab 1's model on 500 and of the
+largest model on 200), so after
+Lab 1 and Lab 5 have run it takes seconds. On a cold cache it trains and evaluates what is
+missing first, as the book build would. Sizes and numbers are never hard-coded here: the
+family's ladder is read from `FAMILIES`.
+"""
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from emergent_lib import analysis, metrics
+
+
+# ----------------------------------------------------------------------------- library
+def test_sigmoid_scale_at_inverts_the_fit():
+    fit = analysis.SigmoidFit(midpoint=1e5, width=0.2, floor=0.0, ceiling=0.9)
+    assert fit.scale_at(0.45) == pytest.approx(1e5)
+    for level in (0.05, 0.3, 0.8):
+        assert fit(fit.scale_at(level)) == pytest.approx(level)
+    assert fit.scale_at(0.9) is None and fit.scale_at(0.95) is None and fit.scale_at(0.0) is None
+    falling = analysis.SigmoidFit(midpoint=1e5, width=0.2, floor=1.0, ceiling=0.0)
+    assert falling(falling.scale_at(0.25)) == pytest.approx(0.25)
+
+
+def test_fitted_sigmoid_recovers_a_known_curve():
+    x = np.logspace(3, 6, 7)
+    truth = analysis.SigmoidFit(midpoint=3e4, width=0.15, floor=0.0, ceiling=1.0)
+    fit = analysis.fit_sigmoid(x, truth(x), floor=0.0)
+    assert fit.midpoint == pytest.approx(3e4, rel=1e-3)
+    assert fit.scale_at(0.5) == pytest.approx(3e4, rel=1e-3)
+
+
+def test_separating_threshold_finds_the_cut_with_fewest_errors():
+    loss = np.array([1.2, 1.0, 0.9, 0.7, 0.5, 0.3])
+    present = np.array([False, False, False, True, True, True])
+    cut, errors = analysis.separating_threshold(loss, present, present_below=True)
+    assert errors == 0 and 0.7 < cut < 0.9
+    # one point on the wrong side cannot be avoided
+    noisy = present.copy()
+    noisy[1] = True
+    assert analysis.separating_threshold(loss, noisy)[1] == 1
+    # parameters: the ability is present above the cut
+    size = np.array([1e3, 1e4, 1e5, 1e6])
+    cut, errors = analysis.separating_threshold(size, [False, False, True, True], present_below=False)
+    assert errors == 0 and 1e4 < cut < 1e5
+    # all absent: a cut beyond every point, no errors
+    assert analysis.separating_threshold(loss, np.zeros(6, bool))[1] == 0
+    with pytest.raises(ValueError):
+        analysis.separating_threshold(loss, present[:3])
+
+
+def _steady_records(rates, n, seed=0):
+    """0/1 scores of len(rates) models on the same n problems: problem j is solved by a model
+    with rate r when u_j < r, so better models solve a superset (like real difficulty)."""
+    u = np.random.default_rng(seed).random(n)
+    return np.array([(u < r).astype(float) for r in rates])
+
+
+def test_bootstrap_curve_interval_shrinks_with_more_problems():
+    x = np.logspace(3, 5.5, 6)
+    rates = [0.01, 0.05, 0.15, 0.6, 0.9, 0.97]
+    small = analysis.bootstrap_curve(x, _steady_records(rates, 30), analysis.breakthroughness)
+    large = analysis.bootstrap_curve(x, _steady_records(rates, 500), analysis.breakthroughness)
+    assert small.low <= small.estimate <= small.high
+    assert large.low <= large.estimate <= large.high
+    assert small.high - small.low > large.high - large.low
+    estimate, low, high = large  # unpacks like a tuple
+    assert (estimate, low, high) == (large.estimate, large.low, large.high)
+
+
+def test_bootstrap_curve_is_seeded_and_paired():
+    x = np.logspace(3, 5.5, 6)
+    table = _steady_records([0.01, 0.05, 0.15, 0.6, 0.9, 0.97], 200)
+    a = analysis.bootstrap_curve(x, table, analysis.breakthroughness, n_boot=200, seed=3)
+    b = analysis.bootstrap_curve(x, table, analysis.breakthroughness, n_boot=200, seed=3)
+    assert np.array_equal(a.samples, b.samples)
+    # two calls with the same seed on the same problems draw the same resamples, so their
+    # samples pair up one by one: breakthroughness ignores units, so a rescaled table gives
+    # exactly the same samples, and the first point of twice the table exactly twice
+    rescaled = analysis.bootstrap_curve(x, 100 * table - 7, analysis.breakthroughness,
+                                        n_boot=200, seed=3)
+    assert np.allclose(rescaled.samples, a.samples)
+    first = analysis.bootstrap_curve(x, table, lambda x_, y: y[0], n_boot=200, seed=3)
+    twice = analysis.bootstrap_curve(x, 2 * table, lambda x_, y: y[0], n_boot=200, seed=3)
+    assert np.allclose(twice.samples, 2 * first.samples)
+    other = analysis.bootstrap_curve(x, table, analysis.breakthroughness, n_boot=200, seed=4)
+    assert not np.array_equal(other.samples, a.samples)
+
+
+def test_bootstrap_curve_unpaired_rows_of_different_lengths():
+    x = np.array([1e3, 1e4, 1e5])
+    rows = [np.zeros(50), np.r_[np.ones(10), np.zeros(90)], np.ones(20)]
+    boot = analysis.bootstrap_curve(x, rows, lambda x_, y: y[1], paired=False, n_boot=300)
+    assert boot.estimate == pytest.approx(0.1)
+    assert 0.03 < boot.low < 0.1 < boot.high < 0.2
+    with pytest.raises(ValueError):
+        analysis.bootstrap_curve(x, rows, analysis.breakthroughness)  # ragged but paired
+
+
+def test_bootstrap_curve_counts_resamples_where_the_statistic_is_undefined():
+    x = np.logspace(3, 5, 3)
+    table = _steady_records([0.0, 0.3, 0.52], 100, seed=1)
+    boot = analysis.bootstrap_curve(x, table, lambda x_, y: analysis.threshold_crossing(x_, y, 0.5),
+                                    n_boot=300)
+    assert 0 < boot.failed < 300  # the top model hovers around 50%
+    assert len(boot.samples) == 300 - boot.failed
+
+
+# ----------------------------------------------------------------------------- the toy family
+@pytest.fixture(scope="module")
+def family_curves():
+    """The default family's exact match and per-digit accuracy per problem, as Lab 5 reads it."""
+    from emergent_lib.sweep import run_sweep
+    from emergent_lib.toy import DEFAULT_FAMILY, FAMILIES, get_family
+
+    family = FAMILIES[DEFAULT_FAMILY]
+    zoo = get_family(family.name, progress=False)
+    specs = [f"toy/{family.name}/{m['size']}/seed{m['seed']}" for m in zoo]
+    sweep = run_sweep(models=specs, tasks=[family.task], shots=[0], seeds=[0], n=500,
+                      keep_records=True, progress=False)
+    records = {model: recs for (model, *_), recs in sweep.attrs["records"].items()}
+    by_size = {}
+    for m, spec in zip(zoo, specs):
+        by_size.setdefault(m["params_non_embedding"], []).append(spec)
+    params = np.array(sorted(by_size), dtype=float)
+    assert len(params) == len(family.sizes)
+
+    def table(metric, n=500, seeds=None):
+        rows = []
+        for p in params:
+            chosen = [s for s in by_size[p] if seeds is None or int(s.rsplit("seed", 1)[1]) in seeds]
+            rows.append(np.mean([metrics.per_example(records[s], metric)[:n] for s in chosen], axis=0))
+        return np.array(rows)
+
+    losses = {p: np.mean([m["loss"] for m in zoo if m["params_non_embedding"] == p]) for p in params}
+    return {"family": family, "zoo": zoo, "params": params, "table": table, "sweep": sweep,
+            "loss": np.array([losses[p] for p in params])}
+
+
+def test_the_family_emerges(family_curves):
+    """The premise of the lab: exact match starts near zero and ends high."""
+    em = family_curves["table"]("exact_match").mean(axis=1)
+    assert em[0] < 0.1
+    assert em[-1] > 0.8
+
+
+def test_sigmoid_crosses_50_percent_where_the_measured_curve_does(family_curves):
+    params = family_curves["params"]
+    em = family_curves["table"]("exact_match").mean(axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = analysis.fit_sigmoid(params, em, floor=0.0)
+    above = int(np.argmax(em >= 0.5))
+    assert above > 0, "the smallest size already solves half the problems"
+    crossing = fit.scale_at(0.5)
+    assert crossing is not None
+    assert params[above - 1] <= crossing <= params[above]
+
+
+def test_extrapolating_from_the_models_below_threshold_fails(family_curves):
+    """Wei et al.'s test, as Lab 5 runs it: a line in log-scale through every size below 50%
+    exact match predicts far less than the largest model scores."""
+    params = family_curves["params"]
+    em = family_curves["table"]("exact_match").mean(axis=1)
+    k = max(int(np.sum(em < 0.5)), 2)
+    predicted = analysis.extrapolate_linear(params, em, k, [params[-1]])[0]
+    assert predicted < 0.75 * em[-1]
+    assert em[-1] - predicted > 0.2
+
+
+def test_exact_match_is_more_breakthrough_like_than_digit_accuracy(family_curves):
+    params, table = family_curves["params"], family_curves["table"]
+    em = table("exact_match").mean(axis=1)
+    digits = table("digit_accuracy").mean(axis=1)
+    assert analysis.breakthroughness(params, em) > analysis.breakthroughness(params, digits)
+    assert analysis.linearity(params, em) < analysis.linearity(params, digits)
+
+
+def test_bootstrap_intervals_are_wider_on_30_problems_than_on_500(family_curves):
+    params, table = family_curves["params"], family_curves["table"]
+    widths = {}
+    for n in (30, 500):
+        boot = analysis.bootstrap_curve(params, table("exact_match", n=n), analysis.breakthroughness,
+                                        n_boot=500, seed=0)
+        widths[n] = boot.high - boot.low
+    assert widths[30] > widths[500]
+    # and for the score of one model on the rise
+    em = table("exact_match")
+    rising = int(np.argmin(np.abs(em.mean(axis=1) - 0.5)))
+    low30, high30 = metrics.bootstrap_ci(em[rising, :30], seed=0)
+    low500, high500 = metrics.bootstrap_ci(em[rising], seed=0)
+    assert high30 - low30 > high500 - low500
+
+
+def test_one_loss_threshold_separates_sizes_and_checkpoints(family_curves):
+    """Lab 5's loss view (Du et al. 2024): over the final models and the checkpoints of two
+    models (the cells the lab evaluates), a cut on the training loss separates the points
+    with at least 10% exact match from the rest with fewer errors than any cut on the
+    number of parameters or on the training step."""
+    from emergent_lib.sweep import run_sweep
+    from emergent_lib.toy import list_checkpoints
+
+    family, zoo, params = family_curves["family"], family_curves["zoo"], family_curves["params"]
+    final = family_curves["sweep"].query("metric == 'exact_match'").set_index("model")["value"]
+    points = [(m["loss"], m["params_non_embedding"], family.train.steps,
+               final[f"toy/{family.name}/{m['size']}/seed{m['seed']}"]) for m in zoo]
+    em_mean = family_curves["table"]("exact_match").mean(axis=1)
+    mid = params[int(np.argmax(em_mean >= 0.5))]
+    mid_size = next(m["size"] for m in zoo if m["params_non_embedding"] == mid)
+    todo = {mid_size: 500}
+    todo.setdefault(family.sizes[-1], 200)  # unless the largest is Lab 1's model
+    for size, n in todo.items():
+        checkpoints = [c for c in list_checkpoints(family.name, size, seed=0, progress=False)
+                       if c["loss"] is not None]
+        specs = [f"toy/{family.name}/{size}/seed0"
+                 + (f"/step{c['step']}" if c["step"] != family.train.steps else "") for c in checkpoints]
+        sweep = run_sweep(models=specs, tasks=[family.task], shots=[0], seeds=[0], n=n, progress=False)
+        em_at = sweep.query("metric == 'exact_match'").set_index("model")["value"]
+        points += [(c["loss"], c["params_non_embedding"], c["step"], em_at[s])
+                   for c, s in zip(checkpoints, specs)]
+    loss, size, step, em = (np.array(column, dtype=float) for column in zip(*points))
+    present = em >= 0.10
+    assert 0 < present.sum() < len(present)
+    loss_errors = analysis.separating_threshold(loss, present, present_below=True)[1]
+    size_errors = analysis.separating_threshold(size, present, present_below=False)[1]
+    step_errors = analysis.separating_threshold(step, present, present_below=False)[1]
+    assert loss_errors < size_errors
+    assert loss_errors < step_errors
+    assert loss_errors <= 0.1 * len(points)
+
+
+def test_the_toy_loss_is_not_a_power_law_in_size(family_curves):
+    """Lab 5 and chapter 5: a toy model's training loss is its loss on the task, so it drops
+    with the ability; a power law fitted to the sizes below 50% exact match predicts far
+    more loss for the largest model than it has."""
+    params, loss = family_curves["params"], family_curves["loss"]
+    em = family_curves["table"]("exact_match").mean(axis=1)
+    k = max(int(np.sum(em < 0.5)), 2)
+    slope, intercept = np.polyfit(np.log10(params[:k]), np.log10(loss[:k]), 1)
+    predicted = 10 ** (intercept + slope * np.log10(params[-1]))
+    assert predicted > 2 * loss[-1]
+
+
+# ----------------------------------------------------------------------------- the lab's source
+ROOT = Path(__file__).resolve().parents[1]
+LAB = ROOT / "labs" / "lab5_predicting_emergence.md"
+CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
+
+
+def test_lab5_follows_the_lab_conventions():
+    jupytext = pytest.importorskip("jupytext")
+    nb = jupytext.read(LAB)
+    assert nb.metadata["jupytext"]["text_representation"]["format_name"] == "myst"
+    assert nb.metadata["kernelspec"]["name"] == "python3"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# Lab 5")
+    opening = "\n".join(c.source for c in nb.cells[:2] if c.cell_type == "markdown")
+    assert "**What it shows:**" in opening and "**Time:**" in opening
+    text = LAB.read_text()
+    assert "## Try this" in text
+    # no size names in the prose: they come from FAMILIES and may change
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not re.search(r"\bw\d+-l\d+\b", prose)
+    # the explorer has its output removed, and static figures stand beside it
+    explorer = [c for c in nb.cells if c.cell_type == "code" and "widgets.interact(" in c.source]
+    assert explorer and all("remove-output" in c.metadata.get("tags", []) for c in explorer)
+    figures = [c for c in nb.cells if c.cell_type == "code" and "plt.show()" in c.source
+               and c not in explorer]
+    assert len(figures) >= 2
+
+
+def test_lab5_is_in_the_toc_under_chapter_5():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    parents = {s["file"]: ch["file"] for part in toc["parts"] for ch in part["chapters"]
+               for s in ch.get("sections", [])}
+    assert parents.get("labs/lab5_predicting_emergence") == "book/predicting"
+    chapters = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    assert chapters.index("book/predicting") == chapters.index("book/explanations") + 1
+
+
+def _executed_lab5():
+    """Lab 5 as the book build executed it (see tests/test_labs.py): its source merged with
+    the outputs the build's execution cache holds for exactly this code."""
+    jupytext = pytest.importorskip("jupytext")
+    jupyter_cache = pytest.importorskip("jupyter_cache")
+    allow = os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1"
+    nb = jupytext.read(LAB)
+    if not CACHE.is_dir():
+        if allow:
+            pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")
+        pytest.fail(f"{CACHE} is missing: build the book first (`make book`)")
+    try:
+        _, merged = jupyter_cache.get_cache(CACHE).merge_match_into_notebook(nb)
+    except KeyError:
+        if allow:
+            pytest.skip("the book build has not executed the current code of Lab 5 "
+                        "(EMERGENT_ALLOW_NO_BOOK=1)")
+        pytest.fail("the book build has not executed the current code of "
+                    "labs/lab5_predicting_emergence.md: rebuild the book (`make book`)")
+    return merged
+
+
+def _glued(nb) -> dict[str, str]:
+    found = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                data = {k.removeprefix("application/papermill.record/"): v
+                        for k, v in o.get("data", {}).items()}
+                found[name] = data.get("text/markdown", data.get("text/plain", ""))
+    return found
+
+
+def test_build_executed_lab5_and_its_text_says_what_the_tests_check():
+    nb = _executed_lab5()
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.get("execution_count") is not None, cell.source[:200]
+            assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) >= 4
+    glued = _glued(nb)
+    assert glued["extrap_verdict"].startswith("The test fails"), glued["extrap_verdict"]
+    assert "has the highest breakthroughness" in glued["bl_verdict"], glued["bl_verdict"]
+    assert glued["fit_inside"].startswith("inside"), glued["fit_inside"]
