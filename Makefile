@@ -9,12 +9,13 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser zoo book test bench clean help
+.PHONY: install browser zoo book test bench assignments clean help
 
 help:
 	@echo "make book         build the website in _build/html (installs and trains what is missing)"
 	@echo "make test         run every test (builds the book first: the browser test reads it)"
 	@echo "make bench        run the benchmark scripts"
+	@echo "make assignments  student notebooks and autograders in _build/assignments (SEED=<n>: a new cohort)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +36,8 @@ browser:
 
 zoo: install
 	$(BIN)/emergent zoo train addition-3d
+	$(BIN)/emergent zoo train addition-2d-direct
+	$(BIN)/emergent zoo train addition-2d-scratchpad
 
 book: zoo
 	$(BIN)/jupyter-book build . -W -n --keep-going
@@ -44,6 +47,11 @@ test: install browser book
 
 bench: install
 	for script in benchmarks/*.py; do $(BIN)/python $$script || exit 1; done
+
+# Coursework (book/coursework.md): otter assign on every master in assignments/, checking that the
+# solutions pass all tests; SEED=<n> replaces COHORT_SEED so a new cohort gets its own numbers.
+assignments: install
+	$(BIN)/emergent assign --out _build/assignments $(if $(SEED),--seed $(SEED))
 
 clean:
 	rm -rf _build

@@ -1,4 +1,4 @@
-"""The `emergent` command: list models and tasks, evaluate, sweep, and manage the toy zoo.
+"""The `emergent` command: list models and tasks, evaluate, sweep, manage the toy zoo, build coursework.
 
 Results go to stdout and are the same for the same arguments; progress bars go to stderr.
 Errors print one line that says what to do, and exit with status 2.
@@ -144,6 +144,13 @@ def cmd_zoo(args) -> int:
     return 0
 
 
+def cmd_assign(args) -> int:
+    from .coursework import build
+    build(args.names or None, masters_dir=args.masters, out_dir=args.out, seed=args.seed,
+          run_tests=not args.no_run_tests, wheel=not args.no_wheel)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emergent", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -181,6 +188,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="sweep-out", help="output directory (default sweep-out)")
     common(p)
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("assign", help="build student notebooks and autograders from the coursework masters "
+                                      "(otter assign; see book/coursework.md)")
+    p.add_argument("names", nargs="*", help="assignments to build (default: every master in --masters)")
+    p.add_argument("--masters", default="assignments", help="folder of master notebooks (default assignments)")
+    p.add_argument("--out", default="_build/assignments", help="output folder (default _build/assignments)")
+    p.add_argument("--seed", type=_nonneg_int, default=None,
+                   help="cohort seed: replaces COHORT_SEED in every master, so a cohort gets fresh numbers")
+    p.add_argument("--no-run-tests", action="store_true", help="do not grade the solutions while building")
+    p.add_argument("--no-wheel", action="store_true", help="do not bundle emergent_lib into the autograder zip")
+    p.set_defaults(func=cmd_assign)
 
     p = sub.add_parser("zoo", help="train or list the toy model families")
     zsub = p.add_subparsers(dest="zoo_command", required=True)
