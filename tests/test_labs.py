@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LABS = {
     "lab1_first_emergence_curve": "book/definition",
     "lab2_few_shot_evaluation": "book/evidence",
+    "lab3_prompting_strategies": "book/strategies",
 }
 CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
 
@@ -212,6 +213,9 @@ def _executed(name: str):
     try:
         _, merged = cache.merge_match_into_notebook(nb)
     except KeyError:
+        if os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1":
+            pytest.skip(f"the book build has not executed the current code of labs/{name}.md "
+                        f"(EMERGENT_ALLOW_NO_BOOK=1)")
         pytest.fail(f"the book build has not executed the current code of labs/{name}.md: "
                     f"rebuild the book (`make book`)")
     return merged
