@@ -48,10 +48,18 @@ def _recipe(model: str) -> str | None:
     return spec_recipe_id(model[len("toy/"):])
 
 
-def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int, n: int) -> dict:
+# Strategies whose result depends on how the prompts are batched: sampling draws one random
+# stream per batch, so another batch size draws other samples.
+BATCH_DEPENDENT = frozenset({"self-consistency"})
+
+
+def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int, n: int,
+             batch_size: int = 32) -> dict:
     """What identifies a cell; its hash names the cache file."""
     key = {"model": model, "task": _task_id(task), "strategy": strategy, "shots": shots,
            "seed": seed, "n": n, "format": CELL_FORMAT, "version": __version__}
+    if strategy in BATCH_DEPENDENT:
+        key["batch_size"] = batch_size
     recipe = _recipe(model)
     return {**key, "recipe": recipe} if recipe else key
 
@@ -150,7 +158,7 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     loaded: dict[str, LanguageModel] = {}
     bar = tqdm(cells, desc="sweep", disable=not progress)
     for model, task, k, seed in bar:
-        key = cell_key(model, task, strategy, k, seed, n)
+        key = cell_key(model, task, strategy, k, seed, n, batch_size)
         body = cache.get(key)
         if body is None:
             if model not in loaded:

@@ -294,6 +294,17 @@ def test_sweep_cells_of_toy_models_name_their_recipe(monkeypatch):
     assert "recipe" not in cell_key("smollm2-135m", "addition-2d", "direct", 0, 0, 10)
 
 
+def test_sampled_cells_are_keyed_by_batch_size():
+    """Self-consistency's samples depend on the batching: another batch size is another cell;
+    greedy strategies give the same answers at any batch size and share their cells."""
+    from emergent_lib.sweep import cell_key
+
+    sampled = [cell_key("smollm2-135m", "addition-2d", "self-consistency", 4, 0, 12, b) for b in (8, 32)]
+    assert sampled[0] != sampled[1] and sampled[0]["batch_size"] == 8
+    greedy = [cell_key("smollm2-135m", "addition-2d", "cot", 4, 0, 12, b) for b in (8, 32)]
+    assert greedy[0] == greedy[1] and "batch_size" not in greedy[0]
+
+
 def test_families_share_one_budget_per_family():
     assert toy.DEFAULT_FAMILY == "addition-3d"
     assert len(toy.FAMILIES) >= 3
