@@ -16,7 +16,6 @@ take about 2 minutes cold, and are read from the cache after the book build.
 from __future__ import annotations
 
 import ast
-import os
 import re
 from dataclasses import asdict
 from pathlib import Path
@@ -31,11 +30,12 @@ from emergent_lib.tasks import get_task, split_examples
 from emergent_lib.toy import FAMILIES
 from emergent_lib.toy.tokenizer import VOCAB
 from emergent_lib.toy.training import TARGETS, TrainConfig, training_text
+from executed_labs import executed
+from executed_labs import glued as glued_values
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "lab3_prompting_strategies.md"
 CHAPTER = ROOT / "book" / "strategies.md"
-CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
 TASK = "addition-2d"
 LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad"}
 N = 200  # Lab 3's test problems per toy model (seed 0)
@@ -302,42 +302,8 @@ def test_lab3_states_its_measured_time_and_uses_the_cells_the_tests_read():
 
 
 # ----------------------------------------------------------------------------- the executed lab
-def _executed_lab3():
-    """Lab 3 as the book build executed it: its source merged with the outputs the build's
-    execution cache holds for exactly this code (see tests/test_labs.py)."""
-    jupytext = pytest.importorskip("jupytext")
-    jupyter_cache = pytest.importorskip("jupyter_cache")
-    allow = os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1"
-    nb = jupytext.read(LAB)
-    if not CACHE.is_dir():
-        if allow:
-            pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")
-        pytest.fail(f"{CACHE} is missing: build the book first (`make book`)")
-    try:
-        _, merged = jupyter_cache.get_cache(CACHE).merge_match_into_notebook(nb)
-    except KeyError:
-        if allow:
-            pytest.skip("the book build has not executed the current code of Lab 3 "
-                        "(EMERGENT_ALLOW_NO_BOOK=1)")
-        pytest.fail("the book build has not executed the current code of "
-                    "labs/lab3_prompting_strategies.md: rebuild the book (`make book`)")
-    return merged
-
-
-def _glued(nb) -> dict[str, str]:
-    found = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                data = {k.removeprefix("application/papermill.record/"): v
-                        for k, v in o.get("data", {}).items()}
-                found[name] = data.get("text/markdown", data.get("text/plain", ""))
-    return found
-
-
 def test_executed_lab3_says_what_the_tests_check():
-    glued = _glued(_executed_lab3())
+    glued = glued_values(executed(LAB.stem))
     assert glued["pay_size"] == "`w48-l2`"
     assert float(glued["pay_em"]) - float(glued["pay_direct_same"]) > 0.5
     assert float(glued["pay_em"]) - float(glued["pay_direct_flops"]) > 0.5

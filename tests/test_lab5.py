@@ -11,7 +11,6 @@ family's ladder is read from `FAMILIES`.
 """
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
@@ -21,6 +20,8 @@ import pytest
 import yaml
 
 from emergent_lib import analysis, metrics
+from executed_labs import executed
+from executed_labs import glued as glued_values
 
 
 # ----------------------------------------------------------------------------- library
@@ -256,7 +257,6 @@ def test_the_toy_loss_is_not_a_power_law_in_size(family_curves):
 # ----------------------------------------------------------------------------- the lab's source
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "lab5_predicting_emergence.md"
-CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
 
 
 def test_lab5_follows_the_lab_conventions():
@@ -289,49 +289,15 @@ def test_lab5_is_in_the_toc_under_chapter_5():
     assert chapters.index("book/predicting") == chapters.index("book/explanations") + 1
 
 
-def _executed_lab5():
-    """Lab 5 as the book build executed it (see tests/test_labs.py): its source merged with
-    the outputs the build's execution cache holds for exactly this code."""
-    jupytext = pytest.importorskip("jupytext")
-    jupyter_cache = pytest.importorskip("jupyter_cache")
-    allow = os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1"
-    nb = jupytext.read(LAB)
-    if not CACHE.is_dir():
-        if allow:
-            pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")
-        pytest.fail(f"{CACHE} is missing: build the book first (`make book`)")
-    try:
-        _, merged = jupyter_cache.get_cache(CACHE).merge_match_into_notebook(nb)
-    except KeyError:
-        if allow:
-            pytest.skip("the book build has not executed the current code of Lab 5 "
-                        "(EMERGENT_ALLOW_NO_BOOK=1)")
-        pytest.fail("the book build has not executed the current code of "
-                    "labs/lab5_predicting_emergence.md: rebuild the book (`make book`)")
-    return merged
-
-
-def _glued(nb) -> dict[str, str]:
-    found = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                data = {k.removeprefix("application/papermill.record/"): v
-                        for k, v in o.get("data", {}).items()}
-                found[name] = data.get("text/markdown", data.get("text/plain", ""))
-    return found
-
-
 def test_build_executed_lab5_and_its_text_says_what_the_tests_check():
-    nb = _executed_lab5()
+    nb = executed(LAB.stem)
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.get("execution_count") is not None, cell.source[:200]
             assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4
-    glued = _glued(nb)
+    glued = glued_values(nb)
     assert glued["extrap_verdict"].startswith("The test fails"), glued["extrap_verdict"]
     assert "has the highest breakthroughness" in glued["bl_verdict"], glued["bl_verdict"]
     assert glued["fit_inside"].startswith("inside"), glued["fit_inside"]

@@ -8,7 +8,6 @@ EMERGENT_ALLOW_NO_BOOK=1 (then they are skipped). The widget tests need no book.
 """
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -16,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from executed_labs import executed
+
 ROOT = Path(__file__).resolve().parents[1]
 LABS = {
     "lab1_first_emergence_curve": "book/definition",
     "lab2_few_shot_evaluation": "book/evidence",
     "lab3_prompting_strategies": "book/strategies",
 }
-CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
 
 
 # ----------------------------------------------------------------------------- sources
@@ -195,32 +195,6 @@ def test_sweep_explorer_rejects_what_it_cannot_show():
 
 
 # ----------------------------------------------------------------------------- executed labs
-def _executed(name: str):
-    """The lab as the book build executed it: its current source merged with the outputs
-    that the build's execution cache holds for exactly this code.
-
-    (The copies in `_build/jupyter_execute/` are not used: myst-nb writes them without
-    outputs when it takes a notebook from its cache.)
-    """
-    jupytext = pytest.importorskip("jupytext")
-    jupyter_cache = pytest.importorskip("jupyter_cache")
-    nb = jupytext.read(ROOT / "labs" / f"{name}.md")
-    if not CACHE.is_dir():
-        if os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1":
-            pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")
-        pytest.fail(f"{CACHE} is missing: build the book first (`make book`)")
-    cache = jupyter_cache.get_cache(CACHE)
-    try:
-        _, merged = cache.merge_match_into_notebook(nb)
-    except KeyError:
-        if os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1":
-            pytest.skip(f"the book build has not executed the current code of labs/{name}.md "
-                        f"(EMERGENT_ALLOW_NO_BOOK=1)")
-        pytest.fail(f"the book build has not executed the current code of labs/{name}.md: "
-                    f"rebuild the book (`make book`)")
-    return merged
-
-
 def _text(cell) -> str:
     out = []
     for o in cell.get("outputs", []):
@@ -239,7 +213,7 @@ def _cell_with(nb, marker: str):
 
 @pytest.mark.parametrize("name", sorted(LABS))
 def test_build_executed_every_lab_cell(name):
-    nb = _executed(name)
+    nb = executed(name)
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -256,7 +230,7 @@ def test_build_executed_every_lab_cell(name):
 
 
 def test_lab1_values_the_text_relies_on():
-    nb = _executed("lab1_first_emergence_curve")
+    nb = executed("lab1_first_emergence_curve")
     # exact match table: near zero for the smallest model, high for the largest
     table = _text(_cell_with(nb, "exact match on {N} test problems"))
     rows = [line.split() for line in table.splitlines()
@@ -282,7 +256,7 @@ def test_lab1_values_the_text_relies_on():
 
 
 def test_lab2_values_the_text_relies_on():
-    nb = _executed("lab2_few_shot_evaluation")
+    nb = executed("lab2_few_shot_evaluation")
     text = _text(_cell_with(nb, "def summary(name)"))
     found = {name: (float(zero), float(best or 0)) for name, zero, best in re.findall(
         r"^(\S+): (\d+)% zero-shot, (?:best (\d+)% with \d+ shot|never right)", text, re.MULTILINE)}

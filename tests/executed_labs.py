@@ -1,0 +1,51 @@
+"""The labs as the book build executed them, for the tests that check their printed values.
+
+A lab's current source is merged with the outputs that the build's execution cache
+(jupyter-book's `_build/.jupyter_cache`) holds for exactly this code. The copies in
+`_build/jupyter_execute/` are not used: myst-nb writes them without outputs when it takes a
+notebook from its cache. Without a build these checks fail, or are skipped when
+EMERGENT_ALLOW_NO_BOOK=1.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
+
+
+def executed(name: str):
+    """labs/<name>.md with the outputs of the build's run of its current code."""
+    jupytext = pytest.importorskip("jupytext")
+    jupyter_cache = pytest.importorskip("jupyter_cache")
+    allow = os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1"
+    nb = jupytext.read(ROOT / "labs" / f"{name}.md")
+    if not CACHE.is_dir():
+        if allow:
+            pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")
+        pytest.fail(f"{CACHE} is missing: build the book first (`make book`)")
+    try:
+        _, merged = jupyter_cache.get_cache(CACHE).merge_match_into_notebook(nb)
+    except KeyError:
+        if allow:
+            pytest.skip(f"the book build has not executed the current code of labs/{name}.md "
+                        f"(EMERGENT_ALLOW_NO_BOOK=1)")
+        pytest.fail(f"the book build has not executed the current code of labs/{name}.md: "
+                    f"rebuild the book (`make book`)")
+    return merged
+
+
+def glued(nb) -> dict[str, str]:
+    """name -> text of every value the notebook inserted into its prose with `glue`."""
+    found = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                data = {k.removeprefix("application/papermill.record/"): v
+                        for k, v in o.get("data", {}).items()}
+                found[name] = data.get("text/markdown", data.get("text/plain", ""))
+    return found
