@@ -171,9 +171,10 @@ def get_task(name: str | Task) -> Task:
 
 
 # ----------------------------------------------------------------------------- arithmetic
-def _operand(rng: random.Random, digits: int) -> int:
-    # Brown et al. (2020) draw n-digit operands uniformly from [0, 10^n).
-    return rng.randrange(10 ** digits)
+def _operand(rng: random.Random, digits: int, full: bool = False) -> int:
+    # Brown et al. (2020) draw n-digit operands uniformly from [0, 10^n); `full`: from
+    # [10^(n-1), 10^n), so that every operand has all n digits.
+    return rng.randrange(10 ** (digits - 1) if full else 0, 10 ** digits)
 
 
 _OPS = {
@@ -183,8 +184,14 @@ _OPS = {
 }
 
 
-def arithmetic_task(op: str, digits: int, compact: bool = False) -> Task:
+def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = False) -> Task:
     """n-digit integer arithmetic as `a + b =` -> ` c`, or `a+b=` -> `c` when `compact`.
+
+    Operands are drawn from [0, 10^n) as in Brown et al. (2020), so about one problem in five
+    of 3-digit addition has a shorter operand ('194 + 64'); with `full` (`<op>-<n>d-full`)
+    both operands have exactly n digits: then a digit's place is a fixed distance from the
+    '=', which small toy models learn sooner than lining up operands of varying length (the
+    toy family 'addition-3d-full', toy/zoo.py).
 
     Spaces around the operator matter for real models: SmolLM2-135M adds 2-digit numbers
     few-shot about three times as often in the spaced format as in the compact `a+b=c`.
@@ -195,22 +202,26 @@ def arithmetic_task(op: str, digits: int, compact: bool = False) -> Task:
     if digits <= 0:
         raise TaskError(f"digits must be positive, got {digits}")
     symbol, fn = _OPS[op]
-    answers = {"addition": 2 * 10 ** digits - 1, "subtraction": 2 * 10 ** digits - 1,
-               "multiplication": 10 ** (2 * digits)}[op]
+    lo, hi = (10 ** (digits - 1) if full else 0), 10 ** digits - 1  # operand range
+    answers = ({"addition": 2 * (hi - lo) + 1, "subtraction": 2 * (hi - lo) + 1,
+                "multiplication": hi * hi - lo * lo + 1} if full else
+               {"addition": 2 * 10 ** digits - 1, "subtraction": 2 * 10 ** digits - 1,
+                "multiplication": 10 ** (2 * digits)})[op]
     width = len(str(fn(10 ** digits - 1, 10 ** digits - 1)))
     return Task(
-        name=f"{op}-{digits}d" + ("-compact" if compact else ""),
-        description=f"{digits}-digit {op}: operands drawn uniformly from [0, 10^{digits})"
+        name=f"{op}-{digits}d" + ("-compact" if compact else "") + ("-full" if full else ""),
+        description=f"{digits}-digit {op}: operands drawn uniformly from [{lo}, 10^{digits})"
+                    + (f" (all {digits} digits)" if full else "")
                     + (", compact format 'a" + symbol + "b=' -> 'c'" if compact else ""),
         template="{a}" + symbol + "{b}=" if compact else "{a} " + symbol + " {b} =",
         target_template="{answer}" if compact else " {answer}",
-        make_fields=lambda rng: {"a": _operand(rng, digits), "b": _operand(rng, digits)},
+        make_fields=lambda rng: {"a": _operand(rng, digits, full), "b": _operand(rng, digits, full)},
         answer_of=lambda f: str(fn(f["a"], f["b"])),
         chance={"exact_match": 1.0 / answers, "digit_accuracy": 0.1, "edit_similarity": 0.1},
         metrics=("exact_match", "digit_accuracy", "edit_similarity", "answer_logprob", "token_accuracy"),
         max_new_tokens=width + 2,
         digits=True,
-        max_unique=10 ** (2 * digits),
+        max_unique=(hi - lo + 1) ** 2,
         question_text="What is {a} " + symbol + " {b}?",
         chat_instruction="Reply with the number only.",
         rationale_of=lambda f: _RATIONALES[op](f["a"], f["b"]),
@@ -607,6 +618,7 @@ for _op in _OPS:
     for _d in range(1, 6):
         register(f"{_op}-{_d}d", lambda op=_op, d=_d: arithmetic_task(op, d))
         register(f"{_op}-{_d}d-compact", lambda op=_op, d=_d: arithmetic_task(op, d, compact=True))
+        register(f"{_op}-{_d}d-full", lambda op=_op, d=_d: arithmetic_task(op, d, full=True))
 for _p in (7, 11, 13, 23, 59, 97, 113):
     register(f"modadd-{_p}", lambda p=_p: modular_task(p))
 for _d in (2, 3):

@@ -25,6 +25,20 @@ def test_arithmetic_examples_are_seeded_and_correct():
     assert all(int(e.answer) == eval(e.question.rstrip("=")) for e in sub)
 
 
+def test_full_operands_have_every_digit():
+    """`-full` tasks draw both operands with exactly n digits; the plain ones start at 0."""
+    full, plain = get_task("addition-3d-full"), get_task("addition-3d")
+    operands = [int(x) for ex in full.examples(300, seed=0) for x in ex.question.rstrip("=").split("+")]
+    assert min(operands) >= 100 and max(operands) <= 999
+    assert int(full.examples(1)[0].answer) == sum(map(int, full.examples(1)[0].question.rstrip("=").split("+")))
+    assert any(int(x) < 100 for ex in plain.examples(300, seed=0) for x in ex.question.rstrip("=").split("+"))
+    assert full.max_unique == 900 ** 2 and plain.max_unique == 1000 ** 2
+    assert full.chance["exact_match"] == 1 / (2 * (999 - 100) + 1)  # answers 200 to 1998
+    assert (full.template, full.target_template) == (plain.template, plain.target_template)
+    small = get_task("multiplication-1d-full").examples(81, seed=0)  # all 9 x 9 problems
+    assert {int(e.answer) for e in small} == {a * b for a in range(1, 10) for b in range(1, 10)}
+
+
 def test_exemplars_never_overlap_test_items():
     for name in ["addition-1d", "unscramble-cycle", "modadd-7"]:
         task = get_task(name)
