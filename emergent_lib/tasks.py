@@ -171,12 +171,6 @@ def get_task(name: str | Task) -> Task:
 
 
 # ----------------------------------------------------------------------------- arithmetic
-def _operand(rng: random.Random, digits: int, full: bool = False) -> int:
-    # Brown et al. (2020) draw n-digit operands uniformly from [0, 10^n); `full`: from
-    # [10^(n-1), 10^n), so that every operand has all n digits.
-    return rng.randrange(10 ** (digits - 1) if full else 0, 10 ** digits)
-
-
 _OPS = {
     "addition": ("+", lambda a, b: a + b),
     "subtraction": ("-", lambda a, b: a - b),
@@ -202,12 +196,11 @@ def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = Fa
     if digits <= 0:
         raise TaskError(f"digits must be positive, got {digits}")
     symbol, fn = _OPS[op]
-    lo, hi = (10 ** (digits - 1) if full else 0), 10 ** digits - 1  # operand range
-    answers = ({"addition": 2 * (hi - lo) + 1, "subtraction": 2 * (hi - lo) + 1,
-                "multiplication": hi * hi - lo * lo + 1} if full else
-               {"addition": 2 * 10 ** digits - 1, "subtraction": 2 * 10 ** digits - 1,
-                "multiplication": 10 ** (2 * digits)})[op]
-    width = len(str(fn(10 ** digits - 1, 10 ** digits - 1)))
+    # operands uniform in [lo, hi]: Brown et al. (2020) draw from [0, 10^n); `full` from 10^(n-1)
+    lo, hi = (10 ** (digits - 1) if full else 0), 10 ** digits - 1
+    answers = {"addition": 2 * (hi - lo) + 1, "subtraction": 2 * (hi - lo) + 1,
+               "multiplication": hi * hi - lo * lo + 1 if full else 10 ** (2 * digits)}[op]
+    width = len(str(fn(hi, hi)))
     return Task(
         name=f"{op}-{digits}d" + ("-compact" if compact else "") + ("-full" if full else ""),
         description=f"{digits}-digit {op}: operands drawn uniformly from [{lo}, 10^{digits})"
@@ -215,7 +208,7 @@ def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = Fa
                     + (", compact format 'a" + symbol + "b=' -> 'c'" if compact else ""),
         template="{a}" + symbol + "{b}=" if compact else "{a} " + symbol + " {b} =",
         target_template="{answer}" if compact else " {answer}",
-        make_fields=lambda rng: {"a": _operand(rng, digits, full), "b": _operand(rng, digits, full)},
+        make_fields=lambda rng: {"a": rng.randrange(lo, hi + 1), "b": rng.randrange(lo, hi + 1)},
         answer_of=lambda f: str(fn(f["a"], f["b"])),
         chance={"exact_match": 1.0 / answers, "digit_accuracy": 0.1, "edit_similarity": 0.1},
         metrics=("exact_match", "digit_accuracy", "edit_similarity", "answer_logprob", "token_accuracy"),
