@@ -35,7 +35,7 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }
 
 zoo: install
-	$(BIN)/emergent zoo train addition-3d
+	$(BIN)/emergent zoo train addition-3d-full
 	$(BIN)/emergent zoo train addition-2d-direct
 	$(BIN)/emergent zoo train addition-2d-scratchpad
 

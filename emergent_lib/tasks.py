@@ -185,7 +185,7 @@ def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = Fa
     of 3-digit addition has a shorter operand ('194 + 64'); with `full` (`<op>-<n>d-full`)
     both operands have exactly n digits: then a digit's place is a fixed distance from the
     '=', which small toy models learn sooner than lining up operands of varying length (the
-    toy family 'addition-3d-full', toy/zoo.py).
+    default toy family, 'addition-3d-full', toy/zoo.py).
 
     Spaces around the operator matter for real models: SmolLM2-135M adds 2-digit numbers
     few-shot about three times as often in the spaced format as in the compact `a+b=c`.

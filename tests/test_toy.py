@@ -306,13 +306,13 @@ def test_sampled_cells_are_keyed_by_batch_size():
 
 
 def test_families_share_one_budget_per_family():
-    assert toy.DEFAULT_FAMILY == "addition-3d"
+    assert toy.DEFAULT_FAMILY == "addition-3d-full"
     assert len(toy.FAMILIES) >= 3
     for fam in toy.FAMILIES.values():
         get_task(fam.task)  # every family trains on a registered task
         for size in fam.sizes:
             toy.parse_size(size)
-    default = toy.FAMILIES["addition-3d"]
+    default = toy.FAMILIES[toy.DEFAULT_FAMILY]
     assert len(default.sizes) >= 6 and len(default.seeds) >= 2
 
 
@@ -354,9 +354,10 @@ def test_default_family_emerges_over_training(default_family):
     size = EMERGES_OVER_TRAINING
     ckpts = toy.list_checkpoints(fam.name, size, 0, progress=False)
     exact = [score(c["path"], fam.task, n=300)[0] for c in ckpts]
-    early = [e for c, e in zip(ckpts, exact) if c["step"] <= 0.3 * fam.train.steps]
+    # measured (w64-l2, seed 0, every 240 steps): 0, 0.3, 1.3, 22, 37, 51, 86, 92, 97, 96, 99%
+    early = [e for c, e in zip(ckpts, exact) if c["step"] <= 0.2 * fam.train.steps]
     assert len(early) >= 3 and max(early) <= 0.05, exact
-    assert exact[-1] >= 0.5, exact
+    assert exact[-1] >= 0.9, exact
 
 
 EMERGES_OVER_TRAINING = "w64-l2"
@@ -379,7 +380,6 @@ def test_default_family_exact_match_is_the_most_sudden_metric():
     mean = frame.groupby(["metric", "params"])["value"].mean()
     score = {m: analysis.breakthroughness(mean[m].index.to_numpy(), mean[m].to_numpy())
              for m in ("exact_match", "digit_accuracy", "answer_logprob")}
-    # measured: 14.5 vs 10.0 (per digit) vs 8.4 (log-prob); per-digit accuracy jumps too on
-    # this ladder (the carry is learned between w48 and w64), so the margin is not larger
-    assert score["exact_match"] > 1.3 * max(score["digit_accuracy"], score["answer_logprob"]), score
+    # measured: 16.1 vs 7.8 (per digit) vs 7.6 (log-prob)
+    assert score["exact_match"] > 1.5 * max(score["digit_accuracy"], score["answer_logprob"]), score
     assert np.isfinite(list(score.values())).all()

@@ -1,8 +1,8 @@
 """Toy model zoo: small Llama models trained on the reader's CPU, saved as Hugging Face checkpoints.
 
     from emergent_lib.toy import get_family, checkpoint_dir
-    rows = get_family("addition-3d")            # trains what is missing (minutes), else instant
-    path = checkpoint_dir("addition-3d/w64-l2/seed1/step600")
+    rows = get_family("addition-3d-full")       # trains what is missing (minutes), else instant
+    path = checkpoint_dir("addition-3d-full/w64-l2/seed1/step720")
 
 Modules: `tokenizer` (character vocabulary), `model` (the network and its sizes), `training`
 (one seeded loop), `zoo` (families, cache, parallel training). This package imports only
