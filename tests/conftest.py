@@ -1,7 +1,15 @@
-"""Shared fixtures. Heavy ones (the real SmolLM2-135M) are session-scoped: loaded once."""
+"""Shared fixtures. Heavy ones (the real SmolLM2-135M) are session-scoped: loaded once.
+
+The suite computes in the pinned numeric mode (emergent_lib.numerics), set here before
+anything imports torch: toy models it trains are the ones any x86-64 machine trains.
+"""
 from __future__ import annotations
 
-import pytest
+from emergent_lib.numerics import pin_this_process
+
+pin_this_process()
+
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,18 @@ and check the emergence claims on it.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from emergent_lib import toy
+from emergent_lib import numerics, toy
 from emergent_lib.tasks import get_task
 from emergent_lib.toy import zoo
 from emergent_lib.toy.tokenizer import BOS_ID, CHARS, encode
@@ -213,6 +216,81 @@ def test_same_seed_gives_same_weights_and_numbers(tmp_path):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     assert a["loss_history"] == b["loss_history"] and a["loss"] == b["loss"]
     assert not all(torch.equal(wa[k], wc[k]) for k in wa)  # another seed, other weights
+
+
+# ----------------------------------------------------------------------------- the pinned numeric mode
+PINNED_MODE = "x86_64/AVX2/mkl=AVX2/torch=2.13.0+cpu"
+# SHA-256 of the tiny family's w8-l1 seed-0 weights (tensors in name order), trained in that mode
+# on an AMD EPYC with AVX-512; the same on any x86-64 machine with AVX2
+PINNED_WEIGHTS = "b531a36704a7c790ee722a5ea2e60abac3251de45818ab0b9a74f0d31bbe55c2"
+needs_pinned_mode = pytest.mark.skipif(
+    "numerics.expected_mode() != PINNED_MODE",
+    reason="the recorded weights are those of the x86-64 AVX2 mode with torch 2.13.0")
+
+
+def weights_sha256(path) -> str:
+    from safetensors.torch import load_file
+
+    tensors = load_file(Path(path) / "model.safetensors")
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_models_record_the_numeric_mode_they_were_trained_in(tiny):
+    assert numerics.is_pinned()  # conftest pins the suite before torch loads
+    for row in tiny:
+        assert row["numerics"] == numerics.expected_mode() == numerics.current_mode()
+        for step in row["checkpoint_steps"]:
+            meta = json.loads((Path(row["path"]) / f"step{step}" / "toy_meta.json").read_text())
+            assert meta["numerics"] == row["numerics"]
+
+
+@needs_pinned_mode
+def test_pinned_training_gives_the_recorded_weights(tiny):
+    assert weights_sha256(tiny[0]["path"]) == PINNED_WEIGHTS
+
+
+@pytest.mark.parametrize("caller", ["default", "avx512"])
+def test_the_callers_simd_level_does_not_change_the_weights(tiny, tmp_path, caller):
+    """A process that loaded torch at another SIMD level trains in a pinned process of its own."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in numerics.pinned_env()}
+    env.update(ATEN_CPU_CAPABILITY=caller, EMERGENT_CACHE=str(tmp_path))
+    script = ("import torch; from emergent_lib import numerics; from emergent_lib.toy import get_family; "
+              f"print(numerics.current_mode()); print(get_family('{TINY}', sizes=['w8-l1'], progress=False)[0]['path'])")
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                         timeout=600, check=True).stdout.split()
+    assert out[0] == f"x86_64/{caller.upper()}/mkl=auto/torch={torch.__version__}" != numerics.expected_mode()
+    assert weights_sha256(out[1]) == weights_sha256(tiny[0]["path"])
+    assert json.loads((Path(out[1]) / "toy_meta.json").read_text())["numerics"] == numerics.expected_mode()
+
+
+def test_the_numeric_mode_is_part_of_the_fingerprint(monkeypatch):
+    fam = toy.FAMILIES[TINY]
+    pinned = zoo.recipe_id(fam, "w8-l1", 0)
+    monkeypatch.setenv("EMERGENT_TOY_SIMD", "default" if numerics.pinned_env().get("ATEN_CPU_CAPABILITY") != "default" else "avx2")
+    assert zoo.recipe_id(fam, "w8-l1", 0) != pinned
+    monkeypatch.setenv("EMERGENT_TOY_SIMD", "sse9")
+    with pytest.raises(ValueError, match="^EMERGENT_TOY_SIMD must be one of avx2, avx512, default, got 'sse9'$"):
+        zoo.recipe_id(fam, "w8-l1", 0)
+
+
+def test_pinning_after_torch_is_loaded_is_refused():
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in numerics.pinned_env()}
+    env["ATEN_CPU_CAPABILITY"] = "default"
+    script = "import torch; from emergent_lib.numerics import pin_this_process; pin_this_process()"
+    run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 1
+    assert ("RuntimeError: pin_this_process() must run before torch is imported (this process computes "
+            f"in x86_64/DEFAULT/mkl=auto/torch={torch.__version__}, not {numerics.expected_mode()})") in run.stderr
 
 
 def test_cached_family_costs_no_training(tiny, monkeypatch):

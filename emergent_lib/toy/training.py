@@ -5,9 +5,13 @@ batch) is the same for every size in a family, so the only thing that varies alo
 is the model size. A recipe's `target` says what the model learns to write after each
 question: the answer alone ("answer"), or the worked scratchpad of Nye et al. (2021) and then
 the answer ("scratchpad"), in exactly the text the "scratchpad" prompting strategy reads, so
-that `run_strategy(..., "scratchpad")` evaluates such a model with zero shots. Training runs on one CPU thread: the result is then bit-identical for a
-seed whatever the machine's thread count, and the zoo trains one model per core side by side
-(models this small keep one core busy with small matrices; a second thread helps them little).
+that `run_strategy(..., "scratchpad")` evaluates such a model with zero shots.
+
+Training runs on one CPU thread: the result is then bit-identical for a seed whatever the
+machine's thread count, and the zoo trains one model per core side by side (models this small
+keep one core busy with small matrices; a second thread helps them little). The weights are
+the same on every x86-64 machine only in the pinned numeric mode (`emergent_lib.numerics`),
+which the zoo ensures.
 """
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..numerics import current_mode
 from .model import MAX_LEN, count_params, make_model, to_hf
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, VOCAB, build_tokenizer, encode
 
@@ -191,6 +196,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
         recent: list[torch.Tensor] = []
         t0, cpu0 = time.perf_counter(), time.process_time()
         base = {**(meta or {}), "size": size, "seed": seed, "task": cfg.task,
+                "numerics": current_mode(),  # what this process computed in (numerics.py)
                 "params_total": total, "params_non_embedding": non_emb,
                 "train_config": asdict(cfg)}
 

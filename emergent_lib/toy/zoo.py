@@ -27,6 +27,7 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..numerics import expected_mode, is_pinned, pinned_env
 from ..tasks import suggest
 from .model import parse_size
 from .training import TrainConfig, checkpoint_steps, train, training_text
@@ -156,8 +157,9 @@ def model_dir(family_name: str, size: str, seed: int = 0) -> Path:
 
 
 def recipe_id(fam: Family, size: str, seed: int) -> str:
-    """A fingerprint of everything that determines the weights, the task's text format
-    included: a cached model with another fingerprint was trained differently and is retrained."""
+    """A fingerprint of everything that determines the weights, the task's text format and the
+    numeric mode (`numerics.expected_mode`) included: a cached model with another fingerprint
+    was trained differently and is retrained."""
     import random
 
     from ..tasks import get_task
@@ -168,7 +170,8 @@ def recipe_id(fam: Family, size: str, seed: int) -> str:
     train = {k: v for k, v in asdict(fam.train).items()
              if not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
     fields = {"size": size, "seed": seed, "train": train, "version": 1,
-              "format": [ex.question + ex.target for ex in sample]}
+              "format": [ex.question + ex.target for ex in sample],
+              "numerics": expected_mode()}  # the same recipe in another numeric mode is another model
     if fam.train.target != "answer":  # the worked text the model learns: a new format retrains
         fields["text"] = ["".join(training_text(task, ex, fam.train.target)) for ex in sample]
     blob = json.dumps(fields, sort_keys=True)
@@ -249,11 +252,11 @@ def _worker_init(queue) -> None:
     _QUEUE = queue
 
 
-def _train_into_cache(fam_name: str, size: str, seed: int, root: str, queue=None) -> dict:
+def _train_into_cache(fam: Family, size: str, seed: int, root: str, queue=None) -> dict:
     """Train one model into a temporary directory, then move it into place atomically."""
     queue = queue if queue is not None else _QUEUE
     os.environ["EMERGENT_CACHE"] = root  # worker processes see the caller's cache root
-    fam = FAMILIES[fam_name]
+    fam_name = fam.name
     final = model_dir(fam_name, size, seed)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
@@ -263,6 +266,9 @@ def _train_into_cache(fam_name: str, size: str, seed: int, root: str, queue=None
         meta = {"family": fam_name, "recipe": recipe_id(fam, size, seed),
                 "checkpoint_steps": checkpoint_steps(fam.train)}
         meta = train(size, seed, fam.train, tmp, meta=meta, progress=report)
+        if meta["numerics"] != expected_mode():  # never file a model under another mode's name
+            raise RuntimeError(f"toy model {fam_name}/{size}/seed{seed} was trained in numeric mode "
+                               f"{meta['numerics']}, not the pinned {expected_mode()}")
         if final.exists():  # an incomplete or stale checkpoint: move it aside, then delete it
             trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
             final.rename(trash / "x")
@@ -283,42 +289,75 @@ def _cpus() -> int:
 
 
 def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers: int | None) -> None:
-    """Train (size, seed) jobs, in parallel processes (one thread each) when cores allow."""
+    """Train (size, seed) jobs with a progress bar: here when this process computes in the
+    pinned numeric mode, else in a process started in it (`worker`)."""
     from tqdm.auto import tqdm
 
     total = len(jobs) * fam.train.steps
     bar = tqdm(total=total, desc=f"training toy/{fam.name} ({len(jobs)} models)", unit="step",
                disable=not progress)
     workers = min(len(jobs), workers or int(os.environ.get("EMERGENT_TOY_WORKERS", 0)) or _cpus())
+    try:
+        if is_pinned():
+            train_jobs(fam, jobs, workers, _BarQueue(bar))
+        else:
+            _train_in_pinned_process(fam, jobs, workers, bar.update)
+    finally:
+        bar.close()
+
+
+def train_jobs(fam: Family, jobs: list[tuple[str, int]], workers: int, report) -> None:
+    """Train (size, seed) jobs in this process's numeric mode, in parallel processes (one
+    thread each) when `workers` > 1; `report.put(n)` receives the steps done."""
     # the biggest models first, so the last ones to finish are small (balanced cores)
     jobs = sorted(jobs, key=lambda j: (-_cost(j[0]), j[1]))
     root = str(cache_root())
-    try:
-        if workers <= 1:
-            for size, seed in jobs:
-                bar.set_postfix_str(f"{size} seed{seed}")
-                _train_into_cache(fam.name, size, seed, root, _BarQueue(bar))
-            return
-        import multiprocessing as mp
-        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    if workers <= 1:
+        for size, seed in jobs:
+            _train_into_cache(fam, size, seed, root, report)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
-        # fork where the platform allows it (Linux): no re-import of torch in every worker and
-        # no re-run of the caller's script; workers use one thread, like DataLoader workers.
-        method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
-        ctx = mp.get_context(method)
-        queue = ctx.Queue()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
-                                 initargs=(queue,)) as pool:
-            pending = {pool.submit(_train_into_cache, fam.name, size, seed, root)
-                       for size, seed in jobs}
-            while pending:
-                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                _drain(queue, bar)
-                for fut in done:
-                    fut.result()  # re-raise a worker's error here
-            _drain(queue, bar)
-    finally:
-        bar.close()
+    # fork where the platform allows it (Linux): no re-import of torch in every worker and
+    # no re-run of the caller's script; workers use one thread, like DataLoader workers.
+    method = "fork" if "fork" in mp.get_all_start_methods() and sys.platform == "linux" else "spawn"
+    ctx = mp.get_context(method)
+    queue = ctx.Queue()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init,
+                             initargs=(queue,)) as pool:
+        pending = {pool.submit(_train_into_cache, fam, size, seed, root) for size, seed in jobs}
+        while pending:
+            done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            _drain(queue, report)
+            for fut in done:
+                fut.result()  # re-raise a worker's error here
+        _drain(queue, report)
+
+
+def _train_in_pinned_process(fam: Family, jobs, workers: int, update) -> None:
+    """Run `train_jobs` in `python -m emergent_lib.toy.worker`, started with the pinned
+    environment; its stdout carries step counts, its stderr is kept for the error message."""
+    import subprocess
+
+    job = json.dumps({"family": asdict(fam), "jobs": jobs, "workers": workers, "root": str(cache_root())})
+    env = {**os.environ, **pinned_env(), "PYTHONWARNINGS": "ignore"}
+    with tempfile.TemporaryFile(mode="w+") as errors:
+        proc = subprocess.Popen([sys.executable, "-m", "emergent_lib.toy.worker", job], env=env,
+                                stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            for line in proc.stdout:
+                update(int(line))
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # interrupted: stop the trainer (its writes are atomic)
+                proc.kill()
+                proc.wait()
+        if code:
+            errors.seek(0)
+            tail = errors.read().strip().splitlines()[-15:]
+            raise RuntimeError(f"training toy/{fam.name} in the pinned numeric mode failed "
+                               f"(exit {code}):\n" + "\n".join(tail))
 
 
 def _cost(size: str) -> int:
@@ -335,11 +374,11 @@ class _BarQueue:
         self.bar.update(n)
 
 
-def _drain(queue, bar) -> None:
+def _drain(queue, report) -> None:
     import queue as q
     while True:
         try:
-            bar.update(queue.get_nowait())
+            report.put(queue.get_nowait())
         except q.Empty:
             return
 

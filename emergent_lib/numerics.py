@@ -1,0 +1,109 @@
+"""The pinned numeric mode: the same toy weights for the same seed on every x86-64 machine.
+
+Why: PyTorch picks its CPU kernels by the processor's SIMD level (AVX-512, AVX2 or none), and
+MKL its matrix kernels likewise. Each level rounds differently, and near an emergence
+threshold a last-bit difference in one step grows into a different trained model. Measured
+on an AMD EPYC with AVX-512 (torch 2.13, one thread, w48-l2 for 200 steps): three different
+weight hashes at the native, AVX2 and default ATen levels; `MKL_CBWR=AVX2` gave the same
+weights as MKL's own choice there (on AMD, MKL already runs its AVX2 kernels), while on Intel
+CPUs with AVX-512 it is what keeps MKL on its AVX2 kernels, as MKL's conditional numerical
+reproducibility documents; oneDNN does not run fp32 matrix products here, and its ISA cap
+changed nothing. Pinning AVX2 costs about 3% of training speed.
+
+These variables act only when set before torch is loaded, so toy training runs in a process
+started in the pinned mode (`zoo` starts one when the caller's is not), the course's Jupyter
+kernel is installed with them (`kernel_args`), and the test suite sets them first
+(`pin_this_process`). ARM machines cannot compute what x86 computes bit for bit: there the
+mode records what ran, and the course's claims are the ones that hold for any training seed.
+
+`EMERGENT_TOY_SIMD` (avx2, avx512 or default) pins another level, which is how a test plays
+another machine; the level is part of every toy model's fingerprint.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib import metadata
+
+LEVELS = ("avx2", "avx512", "default")  # ATen's names for the levels a user may pin
+_X86 = ("x86_64", "amd64", "i386", "i686")
+
+
+def _level() -> str:
+    level = os.environ.get("EMERGENT_TOY_SIMD", "avx2").lower()
+    if level not in LEVELS:
+        raise ValueError(f"EMERGENT_TOY_SIMD must be one of {', '.join(LEVELS)}, got '{level}'")
+    return level
+
+
+def pinned_env() -> dict[str, str]:
+    """The environment variables of the pinned mode on this machine (none off x86-64)."""
+    if platform.machine().lower() not in _X86:
+        return {}
+    level = _level()
+    mkl, onednn = _BRANCHES[level]
+    return {"ATEN_CPU_CAPABILITY": level, "MKL_CBWR": mkl, "ONEDNN_MAX_CPU_ISA": onednn}
+
+
+# ATen level -> (MKL's CNR branch, oneDNN's ISA cap) of the same instruction set
+_BRANCHES = {"avx2": ("AVX2", "AVX2"), "avx512": ("AVX512", "AVX512_CORE"), "default": ("COMPATIBLE", "SSE41")}
+
+
+def expected_mode() -> str:
+    """The mode a process started with `pinned_env()` computes in, without starting one.
+
+    Part of every toy recipe's fingerprint: `x86_64/AVX2/mkl=AVX2/torch=2.13.0+cpu`.
+    """
+    machine = platform.machine().lower()
+    version = metadata.version("torch")
+    if machine not in _X86:
+        return f"{machine}/native/torch={version}"
+    env = pinned_env()
+    level = env["ATEN_CPU_CAPABILITY"].upper()
+    import torch.cpu
+
+    supported = {"AVX2": torch.cpu._is_avx2_supported(), "AVX512": torch.cpu._is_avx512_supported()}
+    if not supported.get(level, True):
+        raise RuntimeError(f"this CPU has no {level}, so toy models cannot be trained in the pinned mode "
+                           f"(set EMERGENT_TOY_SIMD=default to pin the portable level instead)")
+    return f"x86_64/{level}/mkl={env['MKL_CBWR']}/torch={version}"
+
+
+def current_mode() -> str:
+    """The mode this process computes in, read from torch (loads it)."""
+    import torch
+
+    machine = platform.machine().lower()
+    if machine not in _X86:
+        return f"{machine}/native/torch={torch.__version__}"
+    return (f"x86_64/{torch.backends.cpu.get_cpu_capability()}/mkl={os.environ.get('MKL_CBWR', 'auto')}"
+            f"/torch={torch.__version__}")
+
+
+def is_pinned() -> bool:
+    """Whether this process computes in the pinned mode (then it may train toy models itself)."""
+    return current_mode() == expected_mode()
+
+
+def pin_this_process() -> None:
+    """Put this process in the pinned mode; only possible before torch is imported.
+
+    For entry points that train or evaluate toy models themselves (the test suite, the
+    scripts that regenerate shipped data). A library import never calls it.
+    """
+    if "torch" in sys.modules:
+        if is_pinned():
+            return
+        raise RuntimeError("pin_this_process() must run before torch is imported "
+                           f"(this process computes in {current_mode()}, not {expected_mode()})")
+    os.environ.update(pinned_env())
+
+
+def kernel_args() -> list[str]:
+    """`--env NAME VALUE` arguments that install a Jupyter kernel in the pinned mode."""
+    return [arg for name, value in pinned_env().items() for arg in ("--env", name, value)]
+
+
+if __name__ == "__main__":  # `python -m emergent_lib.numerics`: the kernel's --env arguments (Makefile)
+    print(" ".join(kernel_args()))
