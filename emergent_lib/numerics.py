@@ -3,12 +3,14 @@
 Why: PyTorch picks its CPU kernels by the processor's SIMD level (AVX-512, AVX2 or none), and
 MKL its matrix kernels likewise. Each level rounds differently, and near an emergence
 threshold a last-bit difference in one step grows into a different trained model. Measured
-on an AMD EPYC with AVX-512 (torch 2.13, one thread, w48-l2 for 200 steps): three different
-weight hashes at the native, AVX2 and default ATen levels; `MKL_CBWR=AVX2` gave the same
-weights as MKL's own choice there (on AMD, MKL already runs its AVX2 kernels), while on Intel
-CPUs with AVX-512 it is what keeps MKL on its AVX2 kernels, as MKL's conditional numerical
-reproducibility documents; oneDNN does not run fp32 matrix products here, and its ISA cap
-changed nothing. Pinning AVX2 costs about 3% of training speed.
+on an AMD EPYC with AVX-512 (torch 2.13, one thread, 200 training steps): the native, AVX2
+and default ATen levels give three different weight hashes; `MKL_ENABLE_INSTRUCTIONS=AVX2`
+(MKL's ISA cap, which keeps Intel CPUs with AVX-512 on MKL's AVX2 kernels) and
+`ONEDNN_MAX_CPU_ISA=AVX2` changed nothing there; MKL's reproducibility mode `MKL_CBWR=AVX2`
+did change the weights of models with 8-wide heads (on AMD CPUs MKL documents that it then
+falls back to another branch), so it is not used. With the ATen level pinned to AVX2 this
+machine reproduced, value for value, the toy results made on an AVX2 machine. Pinning AVX2
+costs about 3% of training speed.
 
 These variables act only when set before torch is loaded, so toy training runs in a process
 started in the pinned mode (`zoo` starts one when the caller's is not), the course's Jupyter
@@ -43,17 +45,17 @@ def pinned_env() -> dict[str, str]:
         return {}
     level = _level()
     mkl, onednn = _BRANCHES[level]
-    return {"ATEN_CPU_CAPABILITY": level, "MKL_CBWR": mkl, "ONEDNN_MAX_CPU_ISA": onednn}
+    return {"ATEN_CPU_CAPABILITY": level, "MKL_ENABLE_INSTRUCTIONS": mkl, "ONEDNN_MAX_CPU_ISA": onednn}
 
 
-# ATen level -> (MKL's CNR branch, oneDNN's ISA cap) of the same instruction set
-_BRANCHES = {"avx2": ("AVX2", "AVX2"), "avx512": ("AVX512", "AVX512_CORE"), "default": ("COMPATIBLE", "SSE41")}
+# ATen level -> (MKL's ISA cap, oneDNN's ISA cap) of the same instruction set
+_BRANCHES = {"avx2": ("AVX2", "AVX2"), "avx512": ("AVX512", "AVX512_CORE"), "default": ("SSE4_2", "SSE41")}
 
 
 def expected_mode() -> str:
     """The mode a process started with `pinned_env()` computes in, without starting one.
 
-    Part of every toy recipe's fingerprint: `x86_64/AVX2/mkl=AVX2/torch=2.13.0+cpu`.
+    Part of every toy recipe's fingerprint: `x86_64/AVX2/mkl-isa=AVX2/torch=2.13.0+cpu`.
     """
     machine = platform.machine().lower()
     version = metadata.version("torch")
@@ -67,7 +69,7 @@ def expected_mode() -> str:
     if not supported.get(level, True):
         raise RuntimeError(f"this CPU has no {level}, so toy models cannot be trained in the pinned mode "
                            f"(set EMERGENT_TOY_SIMD=default to pin the portable level instead)")
-    return f"x86_64/{level}/mkl={env['MKL_CBWR']}/torch={version}"
+    return f"x86_64/{level}/mkl-isa={env['MKL_ENABLE_INSTRUCTIONS']}/torch={version}"
 
 
 def current_mode() -> str:
@@ -77,7 +79,7 @@ def current_mode() -> str:
     machine = platform.machine().lower()
     if machine not in _X86:
         return f"{machine}/native/torch={torch.__version__}"
-    return (f"x86_64/{torch.backends.cpu.get_cpu_capability()}/mkl={os.environ.get('MKL_CBWR', 'auto')}"
+    return (f"x86_64/{torch.backends.cpu.get_cpu_capability()}/mkl-isa={os.environ.get('MKL_ENABLE_INSTRUCTIONS', 'auto')}"
             f"/torch={torch.__version__}")
 
 

@@ -219,7 +219,7 @@ def test_same_seed_gives_same_weights_and_numbers(tmp_path):
 
 
 # ----------------------------------------------------------------------------- the pinned numeric mode
-PINNED_MODE = "x86_64/AVX2/mkl=AVX2/torch=2.13.0+cpu"
+PINNED_MODE = "x86_64/AVX2/mkl-isa=AVX2/torch=2.13.0+cpu"
 # SHA-256 of the tiny family's w8-l1 seed-0 weights (tensors in name order), trained in that mode
 # on an AMD EPYC with AVX-512; the same on any x86-64 machine with AVX2
 PINNED_WEIGHTS = "b531a36704a7c790ee722a5ea2e60abac3251de45818ab0b9a74f0d31bbe55c2"
@@ -265,7 +265,7 @@ def test_the_callers_simd_level_does_not_change_the_weights(tiny, tmp_path, call
               f"print(numerics.current_mode()); print(get_family('{TINY}', sizes=['w8-l1'], progress=False)[0]['path'])")
     out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                          timeout=600, check=True).stdout.split()
-    assert out[0] == f"x86_64/{caller.upper()}/mkl=auto/torch={torch.__version__}" != numerics.expected_mode()
+    assert out[0] == f"x86_64/{caller.upper()}/mkl-isa=auto/torch={torch.__version__}" != numerics.expected_mode()
     assert weights_sha256(out[1]) == weights_sha256(tiny[0]["path"])
     assert json.loads((Path(out[1]) / "toy_meta.json").read_text())["numerics"] == numerics.expected_mode()
 
@@ -290,7 +290,7 @@ def test_pinning_after_torch_is_loaded_is_refused():
     run = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 1
     assert ("RuntimeError: pin_this_process() must run before torch is imported (this process computes "
-            f"in x86_64/DEFAULT/mkl=auto/torch={torch.__version__}, not {numerics.expected_mode()})") in run.stderr
+            f"in x86_64/DEFAULT/mkl-isa=auto/torch={torch.__version__}, not {numerics.expected_mode()})") in run.stderr
 
 
 def test_cached_family_costs_no_training(tiny, monkeypatch):
