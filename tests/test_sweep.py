@@ -10,8 +10,9 @@ import warnings
 
 import pytest
 
+from emergent_lib.models import ModelLoadError
 from emergent_lib.paths import file_digest
-from emergent_lib.sweep import _CellCache, cell_key
+from emergent_lib.sweep import _CellCache, cell_key, run_sweep
 from emergent_lib.tasks import get_task
 
 CAPITALS = """
@@ -101,6 +102,7 @@ def test_file_digest_is_cached_by_path_size_and_mtime(tmp_path):
 
 
 KEY = {"model": "m", "task": "t"}
+HERE = os.path.dirname(os.path.abspath(__file__))  # a directory that is no checkpoint
 
 
 def _write_many(root: str, tag: int, times: int) -> None:
@@ -133,3 +135,18 @@ def test_two_processes_writing_one_cell_and_a_reader_meanwhile(tmp_path):
     final = cache.get(KEY)
     assert final["card"]["tag"] in (1, 2) and len(final["records"]) == 400
     assert sorted(p.name for p in tmp_path.iterdir()) == [cache.path(KEY).name]  # no temp files left
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("smolm2-135m", "unknown model 'smolm2-135m'. Did you mean 'smollm2-135m'?"),
+    ("toy/addition-3d/w64-l3", "toy family 'addition-3d' has no size 'w64-l3'. Did you mean 'w64-l2'?"),
+    ("toy/addition-3e/w64-l2", "unknown toy family 'addition-3e'. Did you mean 'addition-3d'?"),
+    ("toy/addition-3d", "toy model 'addition-3d' is not of the form <family>/<size>"),
+    (HERE, f"'{HERE}' is neither a .gguf file nor a checkpoint directory (no config.json in it)"),
+])
+def test_a_bad_second_model_fails_before_the_first_is_evaluated(tmp_path, bad, message):
+    """A typo in the second model of a sweep used to surface only after the first model's cells."""
+    with pytest.raises(ModelLoadError) as err:
+        run_sweep(["smollm2-135m", bad], ["addition-1d"], n=2, cache_dir=tmp_path, progress=False)
+    assert message in str(err.value)
+    assert list(tmp_path.iterdir()) == []  # no cell was computed
