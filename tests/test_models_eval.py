@@ -36,6 +36,50 @@ def test_smollm2_adds_well_above_chance(smollm2, task_name, min_em):
     assert result["metrics"]["digit_accuracy"]["value"] > 0.3
 
 
+def _longest_fields(name: str) -> list[dict]:
+    """Fields of the items with the longest targets, worked out here from the task's name
+    (not from the library's own budget code): the corners of the operand range for
+    arithmetic, every answer for modular addition, every word for unscrambling."""
+    import re
+
+    from emergent_lib.tasks import word_list
+
+    if m := re.fullmatch(r"(addition|subtraction|multiplication)-(\d)d(-compact)?(-full)?", name):
+        d = int(m[2])
+        lo, hi = (10 ** (d - 1) if m[4] else 0), 10 ** d - 1
+        return [{"a": x, "b": y} for x in (lo, hi) for y in (lo, hi)]
+    if m := re.fullmatch(r"modadd-(\d+)", name):
+        return [{"a": a, "b": 0} for a in range(int(m[1]))]
+    if m := re.fullmatch(r"compare-(\d)d", name):
+        return [{"a": 10 ** int(m[1]) - 1, "b": 10 ** int(m[1]) - 2}]
+    if name.startswith("unscramble-"):
+        return [{"word": w, "scrambled": w} for w in word_list()]
+    pytest.fail(f"task '{name}' is new: say here which of its items have the longest targets")
+
+
+def test_every_task_budget_covers_its_longest_target(smollm2):
+    """A generated answer cut at max_new_tokens is scored wrong however right it was:
+    ' -899' needs 5 tokens on a character tokenizer, and subtraction used to allow 3."""
+    from emergent_lib.tasks import list_tasks
+    from emergent_lib.toy.tokenizer import build_tokenizer
+
+    tokenizers = {"smollm2": smollm2.tokenizer, "toy": build_tokenizer()}
+    for name in list_tasks():
+        task = get_task(name)
+        items = [task.render(f) for f in _longest_fields(name)] + task.examples(20, seed=0)
+        for tok_name, tok in tokenizers.items():
+            for ex in items:
+                alone = len(tok(ex.target, add_special_tokens=False).input_ids)
+                in_context = (len(tok(ex.question + ex.target).input_ids) - len(tok(ex.question).input_ids))
+                assert task.max_new_tokens >= max(alone, in_context), (name, tok_name, ex.target)
+    assert get_task("subtraction-3d-full").max_new_tokens == 6  # ' -899' on 3 used to be cut to ' -8'
+    assert get_task("subtraction-1d").max_new_tokens == 4
+    assert get_task("unscramble-cycle").max_new_tokens == 10  # ' language' is 9 characters
+    # the toy families' addition tasks keep their budgets
+    assert [get_task(f"addition-{d}d-full").max_new_tokens for d in (2, 3)] == [5, 6]
+    assert get_task("addition-2d").max_new_tokens == 5
+
+
 def test_batched_answers_equal_one_at_a_time_plain_transformers(smollm2):
     task = get_task("addition-2d")
     test, pool = split_examples(task, 24, 8, seed=5)

@@ -113,6 +113,17 @@ def test_yaml_task_roundtrip(tmp_path):
     assert ex.question == "Q: What is the capital of Japan?\nA:" and ex.target == " Tokyo"
 
 
+def test_yaml_budget_covers_the_longest_target(tmp_path):
+    """Without max_new_tokens a YAML task allows 16 tokens, or more where a target is longer."""
+    path = tmp_path / "capitals.yaml"
+    path.write_text(CAPITALS)
+    assert load_task_yaml(path).max_new_tokens == 16
+    path.write_text(CAPITALS + "  - {country: Wales, capital: Llanfairpwllgwyngyllgogerychwyrndrobwll}\n")
+    assert load_task_yaml(path).max_new_tokens == len(" Llanfairpwllgwyngyllgogerychwyrndrobwll") + 2
+    path.write_text(CAPITALS + "max_new_tokens: 4\n")
+    assert load_task_yaml(path).max_new_tokens == 4  # an explicit budget is the author's
+
+
 @pytest.mark.parametrize("text, message", [
     (CAPITALS.replace("target:", "targt:"), "missing required field 'target'"),
     (CAPITALS.replace('template: "Q: What is the capital of {country}?\\nA:"', 'template: "{land}?"'),
