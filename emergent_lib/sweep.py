@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from . import __version__
 from .metrics import score
 from .models import LanguageModel, load, model_fingerprint, resolve
+from .numerics import current_mode
 from .paths import atomic_write_text, cache_root
 from .prompting import check_strategy
 from .strategies import run_strategy
@@ -65,13 +66,15 @@ def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int,
 
     Names are not enough: a task edited under the same name, or a checkpoint directory
     retrained in place, must not be served the old results. So the key holds a fingerprint
-    of the task (its fields and the cell's own rendered items) and of local model files.
+    of the task (its fields and the cell's own rendered items) and of local model files,
+    and the numeric mode the evaluating process computes in (a greedy answer near a tie can
+    change with the CPU's SIMD level; `numerics`).
     """
     task_obj = get_task(task)
     items, pool = _cell_examples(task_obj, n, shots, seed)
     key = {"model": model, "task": _task_id(task), "strategy": strategy, "shots": shots,
            "seed": seed, "n": n, "format": CELL_FORMAT, "version": __version__,
-           "task_fingerprint": task_fingerprint(task_obj, items + pool)}
+           "task_fingerprint": task_fingerprint(task_obj, items + pool), "numerics": current_mode()}
     weights = model_fingerprint(model)
     if weights:
         key["weights"] = weights

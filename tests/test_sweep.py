@@ -46,6 +46,19 @@ def test_cell_key_changes_with_any_task_field_under_the_same_name():
     assert len(fingerprints) == len(edits) + 1
 
 
+def test_cell_key_names_the_numeric_mode_of_the_evaluating_process(monkeypatch):
+    """A cell evaluated at another SIMD level is another cell (greedy ties can break differently)."""
+    import emergent_lib.sweep as sweep
+
+    pinned = cell_key("smollm2-135m", "addition-2d", "direct", 0, 0, 10)
+    from emergent_lib.numerics import expected_mode
+
+    assert pinned["numerics"] == expected_mode()  # the suite computes in the pinned mode
+    monkeypatch.setattr(sweep, "current_mode", lambda: "x86_64/AVX512/mkl-isa=auto/torch=2.13.0+cpu")
+    other = cell_key("smollm2-135m", "addition-2d", "direct", 0, 0, 10)
+    assert {k for k in pinned if pinned[k] != other[k]} == {"numerics"}
+
+
 def test_cell_key_changes_when_a_task_file_is_edited(tmp_path):
     path = tmp_path / "capitals.yaml"
     path.write_text(CAPITALS)
