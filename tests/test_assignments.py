@@ -343,3 +343,22 @@ def test_submission_to_the_wrong_autograder_is_refused_clearly(built):
     from otter.api import grade_submission
     with pytest.raises(Exception, match="assignment 'emergent-definition' .this is assignment 'emergent-evidence'"):
         grade_submission(str(built["definition"]["student"]), str(built["evidence"]["autograder"]), quiet=True)
+
+
+# ----------------------------------------------------------------------------- the shipped data
+def _pinned_x86_avx2() -> bool:
+    from emergent_lib.numerics import expected_mode
+    return expected_mode().startswith("x86_64/AVX2/")
+
+
+@pytest.mark.skipif("not _pinned_x86_avx2()", reason="the committed files are those of the x86-64 AVX2 mode")
+def test_shipped_data_is_what_the_pinned_toy_family_gives(tmp_path):
+    """The committed CSV files are byte for byte what make_toy_addition.py writes from the toy
+    family trained and evaluated in the pinned numeric mode (read from the book build's cache,
+    or trained here): a reader on any x86-64 machine regenerates the same files."""
+    script = ROOT / "assignments" / "data" / "make_toy_addition.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True,
+                   capture_output=True, text=True, timeout=1800)
+    for name in ("toy_addition_models.csv", "toy_addition_predictions.csv"):
+        fresh, shipped = (tmp_path / name).read_bytes(), (ROOT / "assignments" / "data" / name).read_bytes()
+        assert fresh == shipped, f"{name} differs from a fresh run: regenerate it with {script.name}"

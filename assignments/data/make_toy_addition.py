@@ -1,29 +1,35 @@
 """Regenerate the two CSV files the assignments read, from Lab 1's evaluation of the toy family.
 
-    .venv/bin/python assignments/data/make_toy_addition.py
+    .venv/bin/python assignments/data/make_toy_addition.py [--out DIR]
 
 It asks `run_sweep` for exactly the cells Lab 1 evaluates (every model of the default toy
 family, 500 zero-shot test problems, test seed 0), so on a machine where Lab 1 or `make book`
 has run it reads them from the cache in a second; on a fresh machine it first trains the
-family and evaluates it (minutes). Students and the autograder never run this script: they
-read the CSV files, which are small and committed.
+family and evaluates it (minutes). It computes in the pinned numeric mode
+(`emergent_lib.numerics`), so on any x86-64 machine it writes the committed files byte for
+byte (a test checks this against the cache the book build made). Students and the
+autograder never run this script: they read the CSV files, which are small and committed.
 """
 from __future__ import annotations
 
-import re
-from pathlib import Path
+from emergent_lib.numerics import pin_this_process
 
-import pandas as pd
+pin_this_process()  # before torch loads: the same CSV files, byte for byte, on any x86-64 machine
 
-from emergent_lib import metrics
-from emergent_lib.sweep import run_sweep
-from emergent_lib.toy import DEFAULT_FAMILY, FAMILIES, get_family
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pandas as pd  # noqa: E402
+
+from emergent_lib import metrics  # noqa: E402
+from emergent_lib.sweep import run_sweep  # noqa: E402
+from emergent_lib.toy import DEFAULT_FAMILY, FAMILIES, get_family  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 N = 500  # Lab 1's test set
 
 
-def main() -> None:
+def main(out: Path = HERE) -> None:
     family = FAMILIES[DEFAULT_FAMILY]
     zoo = get_family(family.name)
     specs = [f"toy/{family.name}/{m['size']}/seed{m['seed']}" for m in zoo]
@@ -53,10 +59,15 @@ def main() -> None:
                      "exact_match": float(metrics.per_example(recs, "exact_match").mean()),
                      "digit_accuracy": float(metrics.per_example(recs, "digit_accuracy").mean())})
     models = pd.DataFrame(rows).sort_values(["params", "seed"])
-    models.to_csv(HERE / "toy_addition_models.csv", index=False, float_format="%.6g")
-    problems.to_csv(HERE / "toy_addition_predictions.csv", index=False)
-    print(f"wrote {len(models)} models and {len(problems)} problems to {HERE}")
+    out.mkdir(parents=True, exist_ok=True)
+    models.to_csv(out / "toy_addition_models.csv", index=False, float_format="%.6g")
+    problems.to_csv(out / "toy_addition_predictions.csv", index=False)
+    print(f"wrote {len(models)} models and {len(problems)} problems to {out}")
 
 
 if __name__ == "__main__":
-    main()
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=HERE, help="folder to write to (default: beside this script)")
+    main(parser.parse_args().out)
