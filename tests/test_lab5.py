@@ -151,42 +151,40 @@ def family_curves():
 
 
 def test_the_family_emerges(family_curves):
-    """The premise of the lab: exact match starts near zero and ends high."""
+    """The premise of the lab, for any training seed: over six training seeds the smallest
+    size solved at most 2.4% and the largest at least 95.8% of the problems."""
     em = family_curves["table"]("exact_match").mean(axis=1)
     assert em[0] < 0.1
-    assert em[-1] > 0.8
+    assert em[-1] > 0.9
 
 
-def test_sigmoid_crosses_50_percent_where_the_measured_curve_does(family_curves):
+def _below(em):
+    """The sizes below the first whose mean exact match reaches 50%, as Lab 5 counts them."""
+    return int(np.argmax(em >= 0.5)) if (em >= 0.5).any() else len(em)
+
+
+def test_sigmoid_crosses_50_percent_on_the_ladder(family_curves):
+    """With the ends of the ladder at <10% and >90% for any seed, the fitted sigmoid reaches
+    50% somewhere on the ladder. (Whether it does so between the two sizes that bracket the
+    measured crossing is the lab's conditional `fit_inside`, checked on the executed lab.)"""
     params = family_curves["params"]
     em = family_curves["table"]("exact_match").mean(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = analysis.fit_sigmoid(params, em, floor=0.0)
-    above = int(np.argmax(em >= 0.5))
-    assert above > 0, "the smallest size already solves half the problems"
     crossing = fit.scale_at(0.5)
     assert crossing is not None
-    assert params[above - 1] <= crossing <= params[above]
+    assert params[0] <= crossing <= params[-1]
 
 
-def test_extrapolating_from_the_models_below_threshold_fails(family_curves):
-    """Wei et al.'s test, as Lab 5 runs it: a line in log-scale through every size below 50%
-    exact match predicts far less than the largest model scores."""
-    params = family_curves["params"]
-    em = family_curves["table"]("exact_match").mean(axis=1)
-    k = max(int(np.sum(em < 0.5)), 2)
-    predicted = analysis.extrapolate_linear(params, em, k, [params[-1]])[0]
-    assert predicted < 0.75 * em[-1]
-    assert em[-1] - predicted > 0.2
-
-
-def test_exact_match_is_more_breakthrough_like_than_digit_accuracy(family_curves):
-    params, table = family_curves["params"], family_curves["table"]
+def test_exact_match_takes_a_larger_single_step_than_digit_accuracy(family_curves):
+    """Over every pair of six training seeds, exact match's largest step between neighbouring
+    sizes was at least 1.39 times per-digit accuracy's (breakthroughness did not rank them
+    reliably, so the lab's `bl_verdict` is conditional and checked on the executed lab)."""
+    table = family_curves["table"]
     em = table("exact_match").mean(axis=1)
     digits = table("digit_accuracy").mean(axis=1)
-    assert analysis.breakthroughness(params, em) > analysis.breakthroughness(params, digits)
-    assert analysis.linearity(params, em) < analysis.linearity(params, digits)
+    assert np.max(np.diff(em)) > 1.2 * np.max(np.diff(digits))
 
 
 def test_bootstrap_intervals_are_wider_on_30_problems_than_on_500(family_curves):
@@ -205,11 +203,11 @@ def test_bootstrap_intervals_are_wider_on_30_problems_than_on_500(family_curves)
     assert high30 - low30 > high500 - low500
 
 
-def test_one_loss_threshold_separates_sizes_and_checkpoints(family_curves):
-    """Lab 5's loss view (Du et al. 2024): over the final models and the checkpoints of two
-    models (the cells the lab evaluates), a cut on the training loss separates the points
-    with at least 10% exact match from the rest with fewer errors than any cut on the
-    number of parameters or on the training step."""
+@pytest.fixture(scope="module")
+def loss_points(family_curves):
+    """Lab 5's points for the loss view (Du et al. 2024): every final model, and the
+    checkpoints of two models of seed 0 (the first size at 50% mean exact match, on 500
+    problems, and the largest, on 200), the cells the lab evaluates."""
     from emergent_lib.sweep import run_sweep
     from emergent_lib.toy import list_checkpoints
 
@@ -218,10 +216,11 @@ def test_one_loss_threshold_separates_sizes_and_checkpoints(family_curves):
     points = [(m["loss"], m["params_non_embedding"], family.train.steps,
                final[f"toy/{family.name}/{m['size']}/seed{m['seed']}"]) for m in zoo]
     em_mean = family_curves["table"]("exact_match").mean(axis=1)
-    mid = params[int(np.argmax(em_mean >= 0.5))]
+    mid = params[min(_below(em_mean), len(params) - 1)]
     mid_size = next(m["size"] for m in zoo if m["params_non_embedding"] == mid)
     todo = {mid_size: 500}
     todo.setdefault(family.sizes[-1], 200)  # unless the largest is Lab 1's model
+    runs = {}
     for size, n in todo.items():
         checkpoints = [c for c in list_checkpoints(family.name, size, seed=0, progress=False)
                        if c["loss"] is not None]
@@ -231,27 +230,124 @@ def test_one_loss_threshold_separates_sizes_and_checkpoints(family_curves):
         em_at = sweep.query("metric == 'exact_match'").set_index("model")["value"]
         points += [(c["loss"], c["params_non_embedding"], c["step"], em_at[s])
                    for c, s in zip(checkpoints, specs)]
+        runs[size] = np.array([em_at[s] for s in specs])
     loss, size, step, em = (np.array(column, dtype=float) for column in zip(*points))
     present = em >= 0.10
+    errors = {"loss": analysis.separating_threshold(loss, present, present_below=True)[1],
+              "params": analysis.separating_threshold(size, present, present_below=False)[1],
+              "step": analysis.separating_threshold(step, present, present_below=False)[1]}
+    return {"present": present, "errors": errors, "runs": runs}
+
+
+def test_the_loss_view_has_points_on_both_sides(loss_points):
+    """For any seed the smallest models stay below 10% exact match and the largest above it,
+    so the cut has something to separate; where it falls, and whether the loss beats size
+    and step, is the lab's conditional `threshold_verdict`/`du_verdict`."""
+    present = loss_points["present"]
     assert 0 < present.sum() < len(present)
-    loss_errors = analysis.separating_threshold(loss, present, present_below=True)[1]
-    size_errors = analysis.separating_threshold(size, present, present_below=False)[1]
-    step_errors = analysis.separating_threshold(step, present, present_below=False)[1]
-    assert loss_errors < size_errors
-    assert loss_errors < step_errors
-    assert loss_errors <= 0.1 * len(points)
+    assert all(0 <= e < len(present) for e in loss_points["errors"].values())
 
 
-def test_the_toy_loss_is_not_a_power_law_in_size(family_curves):
-    """Lab 5 and chapter 5: a toy model's training loss is its loss on the task, so it drops
-    with the ability; a power law fitted to the sizes below 50% exact match predicts far
-    more loss for the largest model than it has."""
-    params, loss = family_curves["params"], family_curves["loss"]
-    em = family_curves["table"]("exact_match").mean(axis=1)
-    k = max(int(np.sum(em < 0.5)), 2)
-    slope, intercept = np.polyfit(np.log10(params[:k]), np.log10(loss[:k]), 1)
-    predicted = 10 ** (intercept + slope * np.log10(params[-1]))
-    assert predicted > 2 * loss[-1]
+def _largest_step(y):
+    y = np.asarray(y, dtype=float)
+    top = np.max(np.diff(y)) / (y[-1] - y[0])
+    return top, top * (len(y) - 1)
+
+
+def check_lab5_verdicts(glued: dict, curves: dict, loss: dict) -> None:
+    """Each conditional sentence Lab 5 glues takes the branch that the values, recomputed
+    here from the sweep cache (or from the numbers the lab glues beside it), call for."""
+    num = {k: float(v) for k, v in glued.items() if re.fullmatch(r"-?[\d.e+-]+|nan", v.strip())}
+    params, table = curves["params"], curves["table"]
+    em = table("exact_match").mean(axis=1)
+    mean = {m: table(m).mean(axis=1) for m in ("exact_match", "digit_accuracy", "token_accuracy",
+                                               "answer_logprob")}
+    # linearity and breakthroughness of the seed means, and the two reference curves
+    B = {m: analysis.breakthroughness(params, y) for m, y in mean.items()}
+    L = {m: analysis.linearity(params, y) for m, y in mean.items()}
+    assert num["b_em"] == pytest.approx(B["exact_match"]) and num["l_digit"] == pytest.approx(L["digit_accuracy"])
+    others = [m for m in mean if m != "exact_match"]
+    sharpest = all(B["exact_match"] > B[m] for m in others)
+    least_linear = all(L["exact_match"] < L[m] for m in others)
+    assert ("exact match has the highest breakthroughness" in glued["bl_verdict"]) == sharpest
+    assert ("and it has the lowest linearity" in glued["bl_verdict"]) == least_linear
+    steady = np.linspace(0, 1, len(params))
+    jump = (np.arange(len(params)) >= len(params) // 2).astype(float)
+    inside = all(analysis.linearity(params, jump) <= L[m] <= analysis.linearity(params, steady)
+                 and analysis.breakthroughness(params, steady) <= B[m] <= analysis.breakthroughness(params, jump)
+                 for m in mean)
+    assert glued["between_sentence"].startswith("The seed-mean curves of all four") == inside
+    # the threshold fit
+    assert (num["fit_width"] < 0.011) == glued["width_verdict"].startswith("the smallest width")
+    above = min(_below(em), len(params) - 1)
+    assert num["bracket_high"] == params[above]
+    inside_bracket = num["bracket_low"] <= num["fit_50"] <= num["bracket_high"]
+    assert glued["fit_inside"].startswith("inside") == inside_bracket
+    rising = int(np.sum((em > 0.1) & (em < 0.9)))
+    assert glued["rise_sentence"].startswith(
+        "no size" if rising == 0 else f"only {rising} of" if rising <= 2 else f"{rising} of")
+    # the extrapolation test
+    below = _below(em)
+    k = min(max(below, 2), len(params) - 1)
+    assert int(num["k_below"]) == k
+    predicted = analysis.extrapolate_linear(params, em, k, [params[-1]])[0]
+    assert num["pred_em"] == pytest.approx(predicted) and num["meas_em"] == pytest.approx(em[-1])
+    assert glued["extrap_verdict"].startswith("The test fails") == (predicted < 0.75 * em[-1])
+    assert (abs(num["meas_digit"] - num["pred_digit"]) < abs(num["meas_em"] - num["pred_em"])) == \
+        glued["digit_verdict"].startswith("misses by less")
+    close = re.search(r"predicts ([\d.]+)%: close", glued["sigmoid_verdict"])
+    if close:
+        assert abs(float(close.group(1)) / 100 - em[-1]) < 0.151
+    miss = {j: abs(analysis.extrapolate_linear(params, em, j, [params[-1]])[0] - em[-1])
+            for j in range(2, len(params))}
+    miss_below = [v for j, v in miss.items() if j <= below]
+    miss_rise = [v for j, v in miss.items() if j > below]
+    sentence = glued["table_sentence"]
+    if not miss_rise:
+        assert "cannot show what a size on the rise adds" in sentence
+    else:
+        assert ("the predictions improve once" in sentence) == (max(miss_rise) < min(miss_below))
+    # the loss view
+    errors = loss["errors"]
+    assert int(num["n_points"]) == len(loss["present"])
+    verdict = glued["threshold_verdict"]
+    assert ("separates them perfectly" in verdict) == (errors["loss"] == 0)
+    if errors["loss"]:
+        assert f"with {errors['loss']} of the {len(loss['present'])} points" in verdict
+    assert f"parameters puts {errors['params']} points" in verdict
+    assert verdict.endswith(f"training step {errors['step']}")
+    best_other = min(errors["params"], errors["step"])
+    assert glued["du_verdict"].startswith(
+        "of the three axes, the loss separates the points best" if errors["loss"] < best_other else
+        "here the loss separates the points only as well" if errors["loss"] == best_other else
+        "here a cut on")
+    _, size_ratio = _largest_step(em)
+    jumps = size_ratio >= 2 and all(_largest_step(run)[1] >= 2 for run in loss["runs"].values())
+    assert glued["panels_sentence"].startswith("Panels (a) and (b) tell the familiar story") == jumps
+    assert glued["collapse_verdict"].startswith("Here the loss is also") == (num["mae_loss"] < num["mae_size"])
+    # the power law of the loss
+    slope, intercept = np.polyfit(np.log10(params[:k]), np.log10(curves["loss"][:k]), 1)
+    predicted_loss = 10 ** (intercept + slope * np.log10(params[-1]))
+    assert num["pred_loss"] == pytest.approx(predicted_loss) and num["meas_loss"] == pytest.approx(curves["loss"][-1])
+    fails = predicted_loss > 2 * curves["loss"][-1]
+    assert glued["loss_verdict"].startswith("The loss of the toy family does not follow") == fails
+    assert glued["loss_reason"].startswith("The reason is particular to toy models") == fails
+    # the bootstrap
+    even = len(params) - 1
+    assert int(num["even_climb"]) == even
+    assert glued["b30_verdict"].startswith("includes") == (num["b30_low"] <= even)
+    assert glued["b500_verdict"].startswith("stays above") == (num["b500_low"] > even)
+    estimate = float(re.search(r"estimate of ([\d.]+)", glued["b30_direction"]).group(1))
+    if abs(estimate - num["b500_low"]) > 0.05:  # the sentence rounds the estimate
+        assert ("below the whole interval" in glued["b30_direction"]) == (estimate < num["b500_low"])
+    s30, s500 = num["share_30"], num["share_500"]
+    assert ("but only in" in glued["share_sentence"]) == (s30 < s500)
+    assert ("as many as" in glued["share_sentence"]) == (s30 > s500)
+    rows = curves["sweep"].query("metric == 'exact_match'")
+    apart = sum(int(r["ci_low"].max() > r["ci_high"].min()) for _, r in rows.groupby("params"))
+    assert glued["seed_points"].startswith(
+        f"Size by size, the seeds' exact match differs by more than their 95% intervals allow at {apart} of"
+        if apart else "Size by size, the seeds' 95% intervals overlap everywhere")
 
 
 # ----------------------------------------------------------------------------- the lab's source
@@ -289,15 +385,16 @@ def test_lab5_is_in_the_toc_under_chapter_5():
     assert chapters.index("book/predicting") == chapters.index("book/explanations") + 1
 
 
-def test_build_executed_lab5_and_its_text_says_what_the_tests_check():
-    nb = executed(LAB.stem)
+def test_build_executed_lab5_and_its_text_says_what_the_tests_check(request):
+    """Lab 5 as the book build executed it: no errors, its figures, and each glued verdict
+    following the values recomputed from the sweep cache (skipped without a build)."""
+    nb = executed(LAB.stem)  # skips or fails here, before the fixtures evaluate anything
+    family_curves = request.getfixturevalue("family_curves")
+    loss_points = request.getfixturevalue("loss_points")
     for cell in nb.cells:
         if cell.cell_type == "code":
             assert cell.get("execution_count") is not None, cell.source[:200]
             assert not [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) >= 4
-    glued = glued_values(nb)
-    assert glued["extrap_verdict"].startswith("The test fails"), glued["extrap_verdict"]
-    assert "has the highest breakthroughness" in glued["bl_verdict"], glued["bl_verdict"]
-    assert glued["fit_inside"].startswith("inside"), glued["fit_inside"]
+    check_lab5_verdicts(glued_values(nb), family_curves, loss_points)
