@@ -41,6 +41,7 @@ browser:
 zoo: install
 	$(BIN)/emergent zoo train addition-3d-full
 	$(BIN)/emergent zoo train addition-2d-direct
+	$(BIN)/emergent zoo train addition-2d-direct-long
 	$(BIN)/emergent zoo train addition-2d-scratchpad
 
 book: zoo

@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "lab3_prompting_strategies.md"
 CHAPTER = ROOT / "book" / "strategies.md"
 TASK = "addition-2d"
-LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad"}
+LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad",
+           "direct-long": "addition-2d-direct-long"}
+STRATEGY = {"direct": "direct", "scratchpad": "scratchpad", "direct-long": "direct"}
 N = 200  # Lab 3's test problems per toy model (seed 0)
 N_REAL = 12  # Lab 3's problems per SmolLM2 strategy
 REAL_RUNS = [("direct", 0), ("direct", 4), ("instruction", 0), ("cot", 4), ("self-consistency", 4)]
@@ -71,14 +73,15 @@ def test_train_config_rejects_an_unknown_target_with_a_message_naming_the_target
     assert str(err.value) == "unknown training target 'bogus'; known: answer, scratchpad"
 
 
-def test_the_two_ladders_differ_only_in_what_they_learn_to_write():
-    direct, pad = (asdict(FAMILIES[name].train) for name in LADDERS.values())
+def test_the_ladders_differ_only_in_what_they_learn_to_write_and_how_long():
+    direct, pad, long = (asdict(FAMILIES[LADDERS[k]].train) for k in ("direct", "scratchpad", "direct-long"))
     assert {k for k in direct if direct[k] != pad[k]} == {"target"}
     assert (direct["target"], pad["target"]) == ("answer", "scratchpad")
-    assert FAMILIES[LADDERS["direct"]].task == FAMILIES[LADDERS["scratchpad"]].task == TASK
-    # the scratchpad sizes are a prefix of the direct ladder: each has a same-size baseline
-    pad_sizes = FAMILIES[LADDERS["scratchpad"]].sizes
-    assert FAMILIES[LADDERS["direct"]].sizes[:len(pad_sizes)] == pad_sizes
+    assert {k for k in direct if direct[k] != long[k]} == {"steps"}
+    assert long["steps"] == 10 * direct["steps"]
+    assert {FAMILIES[name].task for name in LADDERS.values()} == {TASK}
+    # every scratchpad model has a same-size model in both direct ladders
+    assert len({FAMILIES[name].sizes for name in LADDERS.values()}) == 1
 
 
 def test_a_scratchpad_text_is_about_ten_times_as_long():
@@ -105,13 +108,13 @@ def ladders():
     from emergent_lib.toy import get_family
 
     out = {}
-    for strategy, name in LADDERS.items():
+    for ladder, name in LADDERS.items():
         zoo = get_family(name, progress=False)
         specs = [f"toy/{name}/{m['size']}/seed0" for m in zoo]
-        frame = run_sweep(models=specs, tasks=[TASK], shots=[0], seeds=[0], n=N, strategy=strategy,
-                          keep_records=True, progress=False)
+        frame = run_sweep(models=specs, tasks=[TASK], shots=[0], seeds=[0], n=N,
+                          strategy=STRATEGY[ladder], keep_records=True, progress=False)
         em = frame[frame["metric"] == "exact_match"].set_index("model")
-        out[strategy] = {
+        out[ladder] = {
             "sizes": [m["size"] for m in zoo],
             "params": np.array([m["params_non_embedding"] for m in zoo], dtype=float),
             "flops": np.array([m["train_flops"] for m in zoo], dtype=float),
@@ -134,46 +137,65 @@ def test_both_ladders_answer_the_same_problems(ladders):
 
 
 def test_scratchpad_models_saw_about_ten_times_the_tokens(ladders):
-    ratio = ladders["scratchpad"]["tokens"] / ladders["direct"]["tokens"][:len(ladders["scratchpad"]["tokens"])]
+    ratio = ladders["scratchpad"]["tokens"] / ladders["direct"]["tokens"]
     assert np.all((ratio > 8) & (ratio < 11))
-    # the direct ladder reaches the compute of the largest scratchpad model (within 10%)
-    assert ladders["direct"]["flops"].max() > 0.9 * ladders["scratchpad"]["flops"].max()
+    # a direct-long model costs about what the scratchpad model of its size costs
+    compute = ladders["direct-long"]["flops"] / ladders["scratchpad"]["flops"]
+    assert np.all((compute > 0.85) & (compute < 1.15)), compute
 
 
+def _correct(records):
+    return np.array([r["prediction"] == r["answer"] for r in records])
+
+
+def _paired_p(a, b):
+    """Two-sided binomial p of the problems only one of two models got right."""
+    from scipy.stats import binomtest
+
+    ca, cb = _correct(a), _correct(b)
+    only_a, only_b = int((ca & ~cb).sum()), int((cb & ~ca).sum())
+    return binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+
+
+# The margins below were measured over six training seeds (0-5) in the pinned numeric mode
+# (zoo.py has the table), so they hold whatever seed or machine trained the ladders.
 def test_scratchpad_exact_match_rises_with_size(ladders):
     em = ladders["scratchpad"]["em"]
-    assert np.all(np.diff(em) > 0), em
-    assert em[0] < 0.05 and em[-1] > 0.95
+    assert em[0] < 0.05 and em[-1] > 0.9, em  # six seeds: at most 1.5%, at least 94%
+    assert min(em[-2:]) > max(em[:2]) + 0.4, em  # six seeds: w48 >= 65% > w32 <= 9%
 
 
-def test_scratchpad_beats_direct_by_a_wide_margin_at_the_top(ladders):
+def test_at_equal_problems_the_scratchpad_wins_at_the_top(ladders):
     pad, direct = ladders["scratchpad"], ladders["direct"]
-    top = len(pad["em"]) - 1
-    assert pad["em"][top] - direct["em"][top] > 0.8  # same size
-    assert pad["em"][top] - direct["em"].max() > 0.8  # any direct model, up to 9x the size
-    assert direct["em"].max() < 0.2  # the direct format is not learned at this budget
+    assert pad["em"][-1] - direct["em"][-1] > 0.7  # six seeds: at least 77 points
+    assert pad["em"][-1] - direct["em"].max() > 0.7
+    assert direct["em"].max() < 0.3  # six seeds: at most 18.5%: the direct format is not learned
 
 
-def test_the_scratchpad_pays_only_above_a_size(ladders):
-    """Lab 3's answer: below the first size at which the scratchpad wins (per parameter and per
-    FLOP), it is no better than answering directly; from that size on it wins by a lot."""
+def test_at_equal_problems_the_scratchpad_pays_only_above_a_size(ladders):
+    """Lab 3's answer: below the first size at which the scratchpad is significantly better
+    than the direct model of its size, it is not significantly better; from there on it is."""
     pad, direct = ladders["scratchpad"], ladders["direct"]
-    k = len(pad["em"])
-    same_size = direct["em"][:k]
-    order = np.argsort(direct["flops"])
-    same_flops = np.interp(np.log10(pad["flops"]), np.log10(direct["flops"][order]), direct["em"][order])
-    wins = (pad["em"] > same_size) & (pad["em"] > same_flops)
+    p = np.array([_paired_p(a, b) for a, b in zip(pad["records"], direct["records"])])
+    wins = (pad["em"] > direct["em"]) & (p < 0.05)
     first = int(np.argmax(wins))
-    assert wins[first] and first >= 1, "the scratchpad should not pay at the smallest size"
-    assert np.all(wins[first:])
-    assert np.all(pad["em"][:first] <= same_size[:first])
-    assert np.all(pad["em"][first:] - same_flops[first:] > 0.5)
-    assert pad["sizes"][first] == "w48-l2"  # the size the lab reports (seeded, deterministic)
+    assert wins[first] and np.all(wins[first:]), (pad["em"], direct["em"], p)
+    assert not wins[:first].any()
+    assert pad["sizes"][first] == "w48-l2"  # every one of six seeds (w32: 2.5-9% vs 7-12%)
+
+
+def test_at_equal_compute_the_direct_format_catches_up(ladders):
+    """Trained on ten times the problems, the direct models do at least as well as the
+    scratchpad models at the top of the ladder."""
+    pad, long = ladders["scratchpad"], ladders["direct-long"]
+    assert long["em"][-1] > 0.95, long["em"]  # six seeds: at least 99%
+    for a, b in zip(pad["records"], long["records"]):  # six seeds: never significantly behind
+        assert _correct(a).mean() <= _correct(b).mean() or _paired_p(a, b) >= 0.05
 
 
 def test_small_scratchpad_models_fail_at_copying_the_digits(ladders):
-    """Lab 3: the smallest scratchpad model writes well-formed scratchpads whose column
-    digits are almost never the question's; at the top, copying is (nearly) always right."""
+    """Lab 3: the smallest scratchpad model writes mostly well-formed scratchpads whose column
+    digits are almost never the question's; at the top, copying is nearly always right."""
     task = get_task(TASK)
     line = re.compile(r"^(\d) \+ (\d) \+ (\d) = (\d+), so far (\d+), carry (\d)$")
 
@@ -189,10 +211,10 @@ def test_small_scratchpad_models_fail_at_copying_the_digits(ladders):
         return np.mean(hits)
 
     records = ladders["scratchpad"]["records"]
-    assert copy_rate(records[0]) < 0.05
-    assert copy_rate(records[-1]) > 0.95
+    assert copy_rate(records[0]) < 0.05  # six seeds: 0.5-1.8%
+    assert copy_rate(records[-1]) > 0.9  # six seeds: 96.7-100%
     formed = np.mean(["</scratch>\nAnswer: " in r["output"] for r in records[0]])
-    assert formed > 0.8
+    assert formed > 0.5  # six seeds: 62-100%
 
 
 def test_a_scratchpad_model_writes_a_scratchpad_that_extract_prediction_reads():
@@ -217,7 +239,7 @@ def test_a_scratchpad_model_writes_a_scratchpad_that_extract_prediction_reads():
             right += 1
             # a right answer comes with exactly the worked steps it was trained on
             assert r["scratchpad"] == task.scratchpad_of(ex.fields)
-    assert right >= 7
+    assert right >= 6  # six seeds: the top scratchpad model solves 94-99.5% of 200 problems
 
 
 # ----------------------------------------------------------------------------- SmolLM2
@@ -304,13 +326,26 @@ def test_lab3_states_its_measured_time_and_uses_the_cells_the_tests_read():
 # ----------------------------------------------------------------------------- the executed lab
 def test_executed_lab3_says_what_the_tests_check():
     glued = glued_values(executed(LAB.stem))
+    # equal problems: the size (the same for six seeds) and margins that held for all six
     assert glued["pay_size"] == "`w48-l2`"
-    assert float(glued["pay_em"]) - float(glued["pay_direct_same"]) > 0.5
-    assert float(glued["pay_em"]) - float(glued["pay_direct_flops"]) > 0.5
-    assert float(glued["pad_top_em"]) > 0.95 and float(glued["direct_best_em"]) < 0.2
-    assert glued["below_sentence"].startswith("Below that size the scratchpad models are worse")
-    assert float(glued["copy_small"]) < 0.05 < 0.9 < float(glued["copy_pay"])
-    assert glued["wrong_bad_pad"] == "every wrong answer came with a wrong scratchpad"
+    assert glued["pay_sentence"].startswith("At equal problems the scratchpad first pays at `w48-l2`")
+    assert float(glued["pay_em"]) - float(glued["pay_direct_same"]) > 0.4
+    assert float(glued["pad_top_em"]) > 0.9 and float(glued["direct_best_em"]) < 0.3
+    worse = re.match(r"Below that size the scratchpad models are worse than the direct models of the "
+                     r"same size at (\d+) of (\d+) sizes", glued["below_sentence"])
+    assert worse, glued["below_sentence"]
+    if float(glued["pad_small_em"]) < float(glued["direct_small_em"]):
+        assert int(worse.group(1)) >= 1
+    assert float(glued["copy_small"]) < 0.05 and float(glued["copy_pay"]) > 0.85  # six seeds: <1.8%, >91%
+    assert glued["wrong_bad_pad"] == "every wrong answer came with a wrong scratchpad" or \
+        re.fullmatch(r"at least \d+% of the wrong answers came with a wrong scratchpad", glued["wrong_bad_pad"])
+    # equal compute: the verdict follows the paired tests the sentence reports
+    sentence = glued["compute_sentence"]
+    pad_better = re.search(r"and the scratchpad at (.*?) \(paired tests", sentence).group(1)
+    assert (pad_better == "none") == (glued["pad_never_wins_at_equal_compute"] == "yes")
+    assert ("buys data efficiency, not compute efficiency" in sentence) == (pad_better == "none")
+    assert 0.85 < float(glued["compute_low"]) <= float(glued["compute_high"]) < 1.15
+    # SmolLM2
     assert float(glued["real_best_em"]) < 0.5
     assert glued["real_verdict"].startswith("Even the best and the worst strategy have overlapping")
     assert float(glued["true_steps"]) > 0.5 and float(glued["unit_starts"]) < 0.25
