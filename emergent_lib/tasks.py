@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import json
 import random
+import string
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -559,6 +560,25 @@ def unscramble_task(kind: str) -> Task:
 _YAML_REQUIRED = ("name", "template", "target", "items")
 
 
+def _template_fields(path: Path, field_name: str, text: str) -> list[str]:
+    """The item fields a template names; only plain names, so `{}`, `{0}`, `{a.real}` and
+    `{a[0]}` (which would read Python internals, not the item) are errors naming the field."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as err:
+        raise TaskError(f"task file '{path}': field '{field_name}' is not a valid template ({err}); "
+                        f"write literal braces as {{{{ and }}}}") from None
+    names = []
+    for _, name, spec, _ in parts:
+        if name is None:
+            continue
+        if not name.isidentifier() or (spec and "{" in spec):
+            raise TaskError(f"task file '{path}': field '{field_name}' uses {{{name}}}; a template may "
+                            f"only name item fields, like {{question}}")
+        names.append(name)
+    return names
+
+
 def load_task_yaml(path: str | Path) -> Task:
     """A task from a YAML file: fixed items rendered through a template.
 
@@ -574,10 +594,15 @@ def load_task_yaml(path: str | Path) -> Task:
     path = Path(path)
     if not path.exists():
         raise TaskError(f"task file '{path}' does not exist")
+    if not path.is_file():
+        raise TaskError(f"task file '{path}' is a directory, not a YAML file; pass the .yaml file itself")
     try:
-        spec = yaml.safe_load(path.read_text())
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as err:
+        raise TaskError(f"task file '{path}' is not UTF-8 text (byte {err.object[err.start]:#04x} at "
+                        f"position {err.start}); save it as UTF-8") from None
     except yaml.YAMLError as err:
-        raise TaskError(f"task file '{path}' is not valid YAML: {err}") from None
+        raise TaskError(f"task file '{path}' is not valid YAML: {' '.join(str(err).split())}") from None
     if not isinstance(spec, dict):
         raise TaskError(f"task file '{path}' must hold a mapping with fields {', '.join(_YAML_REQUIRED)}")
     for key in _YAML_REQUIRED:
@@ -599,17 +624,48 @@ def load_task_yaml(path: str | Path) -> Task:
     for field_name in optional_templates:
         if not isinstance(spec[field_name], str):
             raise TaskError(f"task file '{path}': field '{field_name}' must be a string")
-    for i, item in enumerate(items):
-        for field_name in ("template", "target", *optional_templates, *(["answer"] if "answer" in spec else [])):
-            try:
-                str(spec[field_name]).format(**item, answer="")
-            except KeyError as err:
-                raise TaskError(f"task file '{path}': field '{field_name}' uses {{{err.args[0]}}}, "
-                                f"which item {i} does not have") from None
+    if "answer" in spec and not isinstance(spec["answer"], str):
+        raise TaskError(f"task file '{path}': field 'answer' must be a string")
+    for field_name in ("metrics", "choices"):
+        value = spec.get(field_name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            example = "[exact_match]" if field_name == "metrics" else '["{a}", "{b}"]'
+            raise TaskError(f"task file '{path}': field '{field_name}' must be a list of strings, "
+                            f"e.g. {field_name}: {example}")
+    if spec.get("choices") == []:
+        raise TaskError(f"task file '{path}': field 'choices' must not be empty")
+    chance = spec.get("chance")
+    if chance is not None and not (isinstance(chance, dict) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            for k, v in chance.items())):
+        raise TaskError(f"task file '{path}': field 'chance' must be a mapping of metric name to "
+                        f"number, e.g. chance: {{exact_match: 0.0}}")
+    if "max_new_tokens" in spec and not (isinstance(spec["max_new_tokens"], int)
+                                         and not isinstance(spec["max_new_tokens"], bool)
+                                         and spec["max_new_tokens"] > 0):
+        raise TaskError(f"task file '{path}': field 'max_new_tokens' must be a positive integer")
+    label_field = spec.get("label")
+    if label_field is not None and not isinstance(label_field, str):
+        raise TaskError(f"task file '{path}': field 'label' must be the name of an item field")
+    templates = {f: spec[f] for f in ("template", "target", *optional_templates, "answer") if f in spec}
+    templates.update({f"choices[{k}]": c for k, c in enumerate(spec.get("choices") or [])})
+    for field_name, text in templates.items():
+        for name in _template_fields(path, field_name, text):
+            for i, item in enumerate(items):
+                if name not in item and name != "answer":
+                    raise TaskError(f"task file '{path}': field '{field_name}' uses {{{name}}}, "
+                                    f"which item {i} does not have")
+    if label_field is not None:
+        for i, item in enumerate(items):
+            if label_field not in item:
+                raise TaskError(f"task file '{path}': field 'label' names '{label_field}', which item {i} "
+                                f"does not have")
+            if not (isinstance(item[label_field], int) and 0 <= item[label_field] < len(spec.get("choices") or [])):
+                raise TaskError(f"task file '{path}': item {i}: '{label_field}' must be the index of "
+                                f"the correct choice (0 to {len(spec.get('choices') or []) - 1})")
 
     answer_tpl = spec.get("answer")
     choice_tpls = spec.get("choices")
-    label_field = spec.get("label")
 
     def answer_of(f: dict) -> str:
         if answer_tpl is not None:
