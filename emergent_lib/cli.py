@@ -37,6 +37,22 @@ def _fmt(value) -> str:
     return "-" if value is None or value != value else f"{value:.4g}"
 
 
+def _output_path(text: str, flag: str, directory: bool) -> Path:
+    """`text` as an output path that can be written, checked before any work is done: a file
+    (or a directory) may be created, with its missing parents, but not over a directory (a file)."""
+    path = Path(text).expanduser()
+    kind = "directory" if directory else "file"
+    if path.exists() and path.is_dir() != directory:
+        raise ValueError(f"{flag} '{text}' is an existing {'file' if directory else 'directory'}; "
+                         f"give the path of a {kind} to write")
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{flag} '{text}' cannot be created: '{parent}' is a file, not a directory")
+    return path
+
+
 def cmd_models(args) -> int:
     from .models import OFFLINE_MODEL, model_cards, offline_gguf_path
     rows = []
@@ -85,24 +101,30 @@ def cmd_eval(args) -> int:
     from .sweep import evaluate_cell
     from .tasks import get_task
     task = get_task(args.task)  # a bad task name fails before the model loads
+    records = _output_path(args.records, "--records", directory=False) if args.records else None
     lm = load(args.model)
     result = evaluate_cell(lm, task, n=args.n, shots=args.shots, seed=args.seed,
                            strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet)
-    if args.records:
-        path = Path(args.records)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w") as fh:
-            for rec in result["records"]:
-                fh.write(json.dumps(rec) + "\n")
     header = {"model": args.model, "task": task.name, "strategy": args.strategy, "shots": args.shots,
               "seed": args.seed, "n": args.n}
     if args.json:
         print(json.dumps({**header, "metrics": result["metrics"]}, indent=1, sort_keys=True))
-        return 0
-    print(" ".join(f"{k}={v}" for k, v in header.items()))
-    print(f"{'metric':<16} {'value':>10} {'95% CI':>21} {'chance':>8}")
-    for name, m in result["metrics"].items():
-        print(f"{name:<16} {m['value']:>10.4f} [{m['ci_low']:>8.4f}, {m['ci_high']:>8.4f}] {_fmt(m['chance']):>8}")
+    else:
+        print(" ".join(f"{k}={v}" for k, v in header.items()))
+        print(f"{'metric':<16} {'value':>10} {'95% CI':>21} {'chance':>8}")
+        for name, m in result["metrics"].items():
+            print(f"{name:<16} {m['value']:>10.4f} [{m['ci_low']:>8.4f}, {m['ci_high']:>8.4f}] "
+                  f"{_fmt(m['chance']):>8}")
+    if records is not None:  # after the metrics, so a path that fails now loses no evaluation
+        sys.stdout.flush()
+        try:
+            records.parent.mkdir(parents=True, exist_ok=True)
+            with records.open("w") as fh:
+                for rec in result["records"]:
+                    fh.write(json.dumps(rec) + "\n")
+        except OSError as err:
+            raise ValueError(f"cannot write --records '{args.records}' ({err.strerror or err}); "
+                             f"the metrics above are complete") from None
     return 0
 
 
@@ -111,10 +133,14 @@ def cmd_sweep(args) -> int:
     matplotlib.use("Agg")
     from .plotting import emergence_plot
     from .sweep import run_sweep
+    out = _output_path(args.out, "--out", directory=True)  # fails before any cell is computed
     frame = run_sweep(args.models, args.tasks, shots=args.shots, seeds=args.seeds, n=args.n,
                       strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"cannot create --out '{args.out}' ({err.strerror or err}); the computed "
+                         f"cells are cached, so rerunning with another --out costs nothing") from None
     frame.to_csv(out / "sweep.csv", index=False)
     for task, rows in frame.groupby("task"):
         ax = emergence_plot(rows, metric=args.metric, x=args.x, hue="model_seed")
@@ -223,9 +249,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"argument --metric: unknown metric '{args.metric}'; known: {', '.join(METRICS)}")
     try:
         return args.func(args)
-    except (ValueError, RuntimeError, FileNotFoundError) as err:
-        print(f"emergent: error: {err}", file=sys.stderr)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:  # TaskError, ModelLoadError among them
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"emergent: error: {message}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: finished sweep cells are already cached, one file each
+        print("\nemergent: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

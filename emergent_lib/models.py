@@ -236,6 +236,12 @@ def _check_toy(name: str) -> None:
                          f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'.")
 
 
+def _looks_like_path(spec: str) -> bool:
+    """A spec that can only mean a local path: hub ids are `org/name`, never ./x, /x, ~/x or x.gguf."""
+    return (spec.startswith((".", "~", os.sep)) or (os.altsep is not None and os.altsep in spec)
+            or Path(spec).is_absolute() or spec.endswith(".gguf") or spec.count("/") > 1)
+
+
 def resolve(spec: str) -> str:
     """Which loader `spec` goes to: "offline", "toy", "gguf", "dir" or "hub".
 
@@ -256,12 +262,21 @@ def resolve(spec: str) -> str:
         return "toy"
     path = Path(spec).expanduser()
     if path.exists():
-        if path.suffix == ".gguf":
+        if path.suffix == ".gguf" and path.is_file():
             return "gguf"
-        if (path / "config.json").exists():
+        config = path / "config.json"
+        if config.is_file():
+            try:
+                json.loads(config.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as err:
+                raise ModelLoadError(f"'{config}' is not valid JSON ({err}); fix it or copy the "
+                                     f"checkpoint again") from None
             return "dir"
         raise ModelLoadError(f"'{spec}' is neither a .gguf file nor a checkpoint directory "
                              f"(no config.json in it)")
+    if _looks_like_path(spec):
+        raise ModelLoadError(f"no such file or directory: '{spec}'; give an existing checkpoint "
+                             f"directory or .gguf file (or a hub id such as org/name)")
     if card_for(spec) is not None or "/" in spec:
         return "hub"
     raise ModelLoadError(
@@ -293,7 +308,16 @@ def load(spec: str) -> LanguageModel:
         card = _local_card(path, spec)
     elif kind in ("gguf", "dir"):
         path = Path(spec).expanduser()
-        model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path)
+        try:
+            model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path)
+        except Exception as err:  # a damaged local file fails deep in its parser, with any error
+            what = "GGUF file" if kind == "gguf" else "checkpoint directory"
+            error = type(err).__qualname__
+            if type(err).__module__ != "builtins":
+                error = f"{type(err).__module__}.{error}"  # struct.error says more than error
+            reason = " ".join(str(err).split())
+            raise ModelLoadError(f"cannot load the {what} '{spec}' ({error}: {reason}); "
+                                 f"it may be truncated or damaged: copy or download it again") from None
         card = _local_card(path, spec) if path.is_dir() else ModelCard(spec, "gguf", None)
     else:
         model, tokenizer = _load_hub(card.hub_id if card else spec)
