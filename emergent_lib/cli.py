@@ -42,12 +42,15 @@ def _output_path(text: str, flag: str, directory: bool) -> Path:
     (or a directory) may be created, with its missing parents, but not over a directory (a file)."""
     path = Path(text).expanduser()
     kind = "directory" if directory else "file"
-    if path.exists() and path.is_dir() != directory:
-        raise ValueError(f"{flag} '{text}' is an existing {'file' if directory else 'directory'}; "
-                         f"give the path of a {kind} to write")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
+    try:
+        if path.exists() and path.is_dir() != directory:
+            raise ValueError(f"{flag} '{text}' is an existing {'file' if directory else 'directory'}; "
+                             f"give the path of a {kind} to write")
+        parent = path.absolute().parent
+        while not parent.exists():
+            parent = parent.parent
+    except OSError as err:  # e.g. a name too long
+        raise ValueError(f"{flag} '{text}' is not a usable path ({err.strerror or err})") from None
     if not parent.is_dir():
         raise ValueError(f"{flag} '{text}' cannot be created: '{parent}' is a file, not a directory")
     return path
