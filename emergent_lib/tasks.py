@@ -660,7 +660,7 @@ def load_task_yaml(path: str | Path) -> Task:
             if label_field not in item:
                 raise TaskError(f"task file '{path}': field 'label' names '{label_field}', which item {i} "
                                 f"does not have")
-            if not (isinstance(item[label_field], int) and 0 <= item[label_field] < len(spec.get("choices") or [])):
+            if not (str(item[label_field]).isdigit() and int(item[label_field]) < len(spec.get("choices") or [])):
                 raise TaskError(f"task file '{path}': item {i}: '{label_field}' must be the index of "
                                 f"the correct choice (0 to {len(spec.get('choices') or []) - 1})")
 
