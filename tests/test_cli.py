@@ -157,17 +157,23 @@ def test_eval_records_are_written_after_the_metrics(tmp_path, monkeypatch, capsy
 def test_ctrl_c_ends_a_sweep_quietly_and_keeps_finished_cells(tmp_path):
     cache = tmp_path / "cache"
     env = {**os.environ, "EMERGENT_CACHE": str(cache)}
+    # far more cells than can finish before the interrupt (a cell takes a fraction of a second)
     proc = subprocess.Popen(
         [sys.executable, "-m", "emergent_lib.cli", "sweep", "--models", "toy/addition-2d-tiny/w8-l1",
-         "--tasks", "addition-2d", "--n", "20", "--seeds", *map(str, range(200)), "--quiet",
+         "--tasks", "addition-2d", "--n", "100", "--seeds", *map(str, range(5000)), "--quiet",
          "--out", str(tmp_path / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     cells = cache / "cells"
     deadline = time.time() + 240
-    while not (cells.exists() and any(cells.glob("*.json"))):
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()[1]
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        while not (cells.exists() and any(cells.glob("*.json"))):
+            assert proc.poll() is None and time.time() < deadline, proc.communicate()[1]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     assert "Traceback" not in err, err
     assert proc.returncode == 130
     assert err.strip().splitlines()[-1] == "emergent: interrupted"
