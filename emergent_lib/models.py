@@ -220,20 +220,12 @@ def known_names() -> list[str]:
 
 def _check_toy(name: str) -> None:
     """Fail on a toy spec that names no family and size of the zoo, before anything trains."""
-    from .toy.zoo import DEFAULT_FAMILY, FAMILIES, family, spec_recipe_id
+    from .toy.zoo import parse_spec
 
-    if spec_recipe_id(name) is not None:
-        return
-    parts = name.strip().split("/")
     try:
-        fam = family(parts[0])
+        parse_spec(name)
     except ValueError as err:
         raise ModelLoadError(str(err)) from None
-    if len(parts) > 1 and parts[1] not in fam.sizes:
-        raise ModelLoadError(f"toy family '{fam.name}' has no size '{parts[1]}'.{suggest(parts[1], fam.sizes)} "
-                             f"Its sizes: {', '.join(fam.sizes)}.")
-    raise ModelLoadError(f"toy model '{name}' is not of the form <family>/<size>[/seed<k>[/step<N>]], "
-                         f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'.")
 
 
 def _looks_like_path(spec: str) -> bool:

@@ -32,7 +32,7 @@ from ..tasks import suggest
 from .model import parse_size
 from .training import TrainConfig, checkpoint_steps, train, training_text
 
-__all__ = ["Family", "FAMILIES", "get_family", "checkpoint_dir", "spec_recipe_id", "list_checkpoints",
+__all__ = ["Family", "FAMILIES", "get_family", "checkpoint_dir", "parse_spec", "spec_recipe_id", "list_checkpoints",
            "model_dir", "cache_root", "is_complete"]
 
 
@@ -432,13 +432,29 @@ def get_family(name: str = DEFAULT_FAMILY, seeds=None, progress: bool = True,
 _SPEC = re.compile(r"^(?P<family>[^/]+)/(?P<size>[^/]+)(?:/seed(?P<seed>\d+)(?:/step(?P<step>\d+))?)?/?$")
 
 
+def parse_spec(spec: str) -> tuple[Family, str, int, int | None]:
+    """(family, size, seed, step) of a toy spec "<family>/<size>[/seed<k>[/step<N>]]", checked
+    against the zoo without training anything; a ValueError that names what is wrong.
+    Without a seed: seed 0; without a step: None (the final checkpoint)."""
+    spec = str(spec).strip()
+    fam = family(spec.split("/")[0])
+    m = _SPEC.match(spec)
+    if m:
+        _check_size(fam, m["size"])
+        return fam, m["size"], int(m["seed"] or 0), None if m["step"] is None else int(m["step"])
+    raise ValueError(f"toy model '{spec}' is not of the form <family>/<size>[/seed<k>[/step<N>]], "
+                     f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'. "
+                     f"Known families: {', '.join(FAMILIES)}.")
+
+
 def spec_recipe_id(spec: str) -> str | None:
     """The recipe fingerprint of a toy spec "<family>/<size>[/seed<k>[/step<N>]]", without
     training anything; None when the spec names no known family and size."""
-    m = _SPEC.match(str(spec).strip())
-    if not m or m["family"] not in FAMILIES or m["size"] not in FAMILIES[m["family"]].sizes:
+    try:
+        fam, size, seed, _ = parse_spec(spec)
+    except ValueError:
         return None
-    return recipe_id(FAMILIES[m["family"]], m["size"], int(m["seed"] or 0))
+    return recipe_id(fam, size, seed)
 
 
 def checkpoint_dir(spec: str, progress: bool = True) -> Path:
@@ -446,22 +462,14 @@ def checkpoint_dir(spec: str, progress: bool = True) -> Path:
 
     Without a seed: seed 0; without a step: the final checkpoint.
     """
-    m = _SPEC.match(str(spec).strip())
-    if not m:
-        raise ValueError(f"toy model '{spec}' is not of the form <family>/<size>[/seed<k>[/step<N>]], "
-                         f"e.g. '{DEFAULT_FAMILY}/{FAMILIES[DEFAULT_FAMILY].sizes[-1]}/seed0'. "
-                         f"Known families: {', '.join(FAMILIES)}.")
-    fam = family(m["family"])
-    _check_size(fam, m["size"])
-    seed = int(m["seed"] or 0)
-    meta = get_family(fam.name, seeds=[seed], sizes=[m["size"]], progress=progress)[0]
+    fam, size, seed, step = parse_spec(spec)
+    meta = get_family(fam.name, seeds=[seed], sizes=[size], progress=progress)[0]
     path = Path(meta["path"])
-    if m["step"] is None or int(m["step"]) == fam.train.steps:
+    if step is None or step == fam.train.steps:
         return path
-    step = int(m["step"])
     steps = meta.get("checkpoint_steps", [])
     if step not in steps:
-        raise ValueError(f"toy model '{fam.name}/{m['size']}/seed{seed}' has no checkpoint at step "
+        raise ValueError(f"toy model '{fam.name}/{size}/seed{seed}' has no checkpoint at step "
                          f"{step}. Saved steps: {', '.join(map(str, steps + [fam.train.steps]))}.")
     return path / f"step{step}"
 
