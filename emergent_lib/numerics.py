@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from importlib import metadata
 
 LEVELS = ("avx2", "avx512", "default")  # ATen's names for the levels a user may pin
 _X86 = ("x86_64", "amd64", "i386", "i686")
@@ -57,13 +56,14 @@ def expected_mode() -> str:
 
     Part of every toy recipe's fingerprint: `x86_64/AVX2/mkl-isa=AVX2/torch=2.13.0+cpu`.
     """
+    import torch.cpu
+
     machine = platform.machine().lower()
-    version = metadata.version("torch")
+    version = torch.__version__  # the same source as current_mode(), so the two can be compared
     if machine not in _X86:
         return f"{machine}/native/torch={version}"
     env = pinned_env()
     level = env["ATEN_CPU_CAPABILITY"].upper()
-    import torch.cpu
 
     supported = {"AVX2": torch.cpu._is_avx2_supported(), "AVX512": torch.cpu._is_avx512_supported()}
     if not supported.get(level, True):
