@@ -311,10 +311,8 @@ def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers:
                disable=not progress)
     workers = min(len(jobs), workers or int(os.environ.get("EMERGENT_TOY_WORKERS", 0)) or _cpus())
     try:
-        if is_pinned():
-            train_jobs(fam, jobs, workers, _BarQueue(bar))
-        else:
-            _train_in_pinned_process(fam, jobs, workers, bar.update)
+        train = train_jobs if is_pinned() else _train_in_pinned_process
+        train(fam, jobs, workers, _BarQueue(bar))
     finally:
         bar.close()
 
@@ -348,9 +346,10 @@ def train_jobs(fam: Family, jobs: list[tuple[str, int]], workers: int, report) -
         _drain(queue, report)
 
 
-def _train_in_pinned_process(fam: Family, jobs, workers: int, update) -> None:
+def _train_in_pinned_process(fam: Family, jobs, workers: int, report) -> None:
     """Run `train_jobs` in `python -m emergent_lib.toy.worker`, started with the pinned
-    environment; its stdout carries step counts, its stderr is kept for the error message."""
+    environment; its stdout carries step counts (to `report.put`), its stderr is kept for
+    the error message."""
     import subprocess
 
     job = json.dumps({"family": asdict(fam), "jobs": jobs, "workers": workers, "root": str(cache_root())})
@@ -360,7 +359,7 @@ def _train_in_pinned_process(fam: Family, jobs, workers: int, update) -> None:
                                 stdout=subprocess.PIPE, stderr=errors, text=True)
         try:
             for line in proc.stdout:
-                update(int(line))
+                report.put(int(line))
             code = proc.wait()
         finally:
             if proc.poll() is None:  # interrupted: stop the trainer (its writes are atomic)
