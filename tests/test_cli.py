@@ -161,7 +161,10 @@ def test_ctrl_c_ends_a_sweep_quietly_and_keeps_finished_cells(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "emergent_lib.cli", "sweep", "--models", "toy/addition-2d-tiny/w8-l1",
          "--tasks", "addition-2d", "--n", "100", "--seeds", *map(str, range(5000)), "--quiet",
-         "--out", str(tmp_path / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--out", str(tmp_path / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # as in a terminal: Ctrl-C not ignored, even where the test runner's process ignores it
+        # (a child inherits an ignored SIGINT, and Python then installs no handler for it)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cells = cache / "cells"
     deadline = time.time() + 240
     try:
