@@ -60,10 +60,6 @@ class LanguageModel:
     tokenizer: object
     card: ModelCard
 
-    @property
-    def n_params(self) -> int:
-        return sum(p.numel() for p in self.model.parameters())
-
 
 @lru_cache(maxsize=None)
 def model_cards() -> dict[str, ModelCard]:

@@ -32,9 +32,9 @@ from __future__ import annotations
 import re
 from typing import Callable, Sequence
 
-from .tasks import Example, Task, TaskError, get_task, list_tasks, suggest
+from .tasks import Example, Task, TaskError, get_task, list_tasks, normalise_answer, suggest
 
-__all__ = ["STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "STRATEGY_INFO", "build_prompt", "build_prompts",
+__all__ = ["STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "build_prompt", "build_prompts",
            "check_strategy", "select_exemplars", "require_solutions", "extract_answer", "extract_prediction",
            "answer_context", "scratchpad_parts",
            "instruction_messages", "zero_shot_cot_prompt", "zero_shot_cot_answer_prompt",
@@ -148,16 +148,6 @@ STRATEGIES = {
 }
 MULTI_CALL = ("zero-shot-cot", "least-to-most", "self-consistency")
 ALL_STRATEGIES = (*STRATEGIES, *MULTI_CALL)
-
-STRATEGY_INFO = {
-    "direct": "few-shot exemplars then the question; zero-shot with 0 shots (Brown et al. 2020)",
-    "cot": "exemplars with worked rationales ending 'The answer is X.' (Wei et al. 2022)",
-    "scratchpad": "exemplars that write intermediate computation before the answer (Nye et al. 2021)",
-    "instruction": "the task as an instruction / chat turn (Ouyang et al. 2022; Wei et al. 2022a)",
-    "zero-shot-cot": "'Let's think step by step.', then 'Therefore, the answer is' (Kojima et al. 2022)",
-    "least-to-most": "decompose into sub-questions, then answer them in order (Zhou et al. 2022)",
-    "self-consistency": "sample k chains of thought, majority vote on their answers (Wang et al. 2022)",
-}
 
 _ALIASES = {"chain-of-thought": "cot", "chain_of_thought": "cot", "few-shot": "direct", "zero-shot": "direct",
             "zero-shot-chain-of-thought": "zero-shot-cot", "chat": "instruction", "ltm": "least-to-most",
@@ -280,12 +270,8 @@ def _numeric(task: Task | None, numeric: bool | None) -> bool | None:
 
 def _clean_text(span: str, task: Task | None) -> str:
     span = re.split(r"\.(?:\s|$)", span, maxsplit=1)[0]  # the first sentence
-    text = (task.normalise if task is not None else _plain_normalise)(span)
+    text = (task.normalise if task is not None else normalise_answer)(span)
     return text.strip("\"'*` ").rstrip(".")
-
-
-def _plain_normalise(text: str) -> str:
-    return text.strip().split("\n", 1)[0].strip().replace(",", "").rstrip(".").strip()
 
 
 def extract_answer(text: str, task: Task | None = None, numeric: bool | None = None) -> str:

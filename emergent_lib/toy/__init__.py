@@ -11,10 +11,10 @@ Modules: `tokenizer` (character vocabulary), `model` (the network and its sizes)
 from .model import count_params, make_config, make_model, parse_size, to_hf
 from .tokenizer import build_tokenizer
 from .training import TrainConfig, train, training_data
-from .zoo import (DEFAULT_FAMILY, FAMILIES, Family, cache_root, checkpoint_dir, describe, family,
+from .zoo import (DEFAULT_FAMILY, FAMILIES, Family, cache_root, checkpoint_dir, family,
                   get_family, is_complete, list_checkpoints, model_dir)
 
 __all__ = ["FAMILIES", "DEFAULT_FAMILY", "Family", "TrainConfig", "get_family", "checkpoint_dir",
-           "list_checkpoints", "model_dir", "cache_root", "is_complete", "describe", "family",
+           "list_checkpoints", "model_dir", "cache_root", "is_complete", "family",
            "train", "training_data", "make_model", "make_config", "parse_size", "count_params",
            "to_hf", "build_tokenizer"]

@@ -24,15 +24,6 @@ def encode(text: str, bos: bool = True) -> list[int]:
     return [BOS_ID, *ids] if bos else ids
 
 
-def decode(ids) -> str:
-    """Text of token ids, special tokens dropped."""
-    inv = _INVERSE
-    return "".join(inv[i] for i in ids if int(i) >= len(SPECIALS))
-
-
-_INVERSE = {i: t for t, i in VOCAB.items()}
-
-
 def build_tokenizer():
     """The Hugging Face tokenizer: one token per character, a BOS added to every text."""
     from transformers import PreTrainedTokenizerFast

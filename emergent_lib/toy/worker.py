@@ -8,7 +8,6 @@ worker processes and the cache root. Each line on stdout is a count of training 
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 
@@ -20,7 +19,6 @@ class _Stdout:
 
 def main(argv: list[str]) -> None:
     spec = json.loads(argv[0])
-    os.environ["EMERGENT_CACHE"] = spec["root"]
     from .training import TrainConfig
     from .zoo import Family, train_jobs
 
@@ -28,7 +26,7 @@ def main(argv: list[str]) -> None:
     train = {**fam["train"], "betas": tuple(fam["train"]["betas"])}
     family = Family(**{**fam, "sizes": tuple(fam["sizes"]), "seeds": tuple(fam["seeds"]),
                        "train": TrainConfig(**train)})
-    train_jobs(family, [tuple(job) for job in spec["jobs"]], spec["workers"], _Stdout())
+    train_jobs(family, [tuple(job) for job in spec["jobs"]], spec["workers"], _Stdout(), spec["root"])
 
 
 if __name__ == "__main__":

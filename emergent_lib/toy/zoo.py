@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..numerics import expected_mode, is_pinned, pinned_env
+from ..paths import cache_root
 from ..tasks import suggest
 from .model import parse_size
 from .training import TrainConfig, checkpoint_steps, train, training_text
@@ -145,11 +146,6 @@ DEFAULT_FAMILY = "addition-3d-full"
 
 
 # ----------------------------------------------------------------------------- paths
-def cache_root() -> Path:
-    """The library's cache root: $EMERGENT_CACHE, or ~/.cache/emergent_lib."""
-    return Path(os.environ.get("EMERGENT_CACHE", Path.home() / ".cache" / "emergent_lib")).expanduser()
-
-
 def family(name: str) -> Family:
     """The family called `name`; a ValueError listing the known ones otherwise."""
     if name not in FAMILIES:
@@ -164,9 +160,10 @@ def _check_size(fam: Family, size: str) -> None:
                          f"Its sizes: {', '.join(fam.sizes)}.")
 
 
-def model_dir(family_name: str, size: str, seed: int = 0) -> Path:
-    """Where the final checkpoint of (family, size, seed) lives (whether trained or not)."""
-    return cache_root() / "toy" / family_name / size / f"seed{seed}"
+def model_dir(family_name: str, size: str, seed: int = 0, root: Path | str | None = None) -> Path:
+    """Where the final checkpoint of (family, size, seed) lives (whether trained or not), under
+    `root` (default: the library's cache root)."""
+    return Path(root if root is not None else cache_root()) / "toy" / family_name / size / f"seed{seed}"
 
 
 def recipe_id(fam: Family, size: str, seed: int) -> str:
@@ -268,9 +265,8 @@ def _worker_init(queue) -> None:
 def _train_into_cache(fam: Family, size: str, seed: int, root: str, queue=None) -> dict:
     """Train one model into a temporary directory, then move it into place atomically."""
     queue = queue if queue is not None else _QUEUE
-    os.environ["EMERGENT_CACHE"] = root  # worker processes see the caller's cache root
     fam_name = fam.name
-    final = model_dir(fam_name, size, seed)
+    final = model_dir(fam_name, size, seed, root)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a cache is readable like any directory
@@ -317,12 +313,14 @@ def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers:
         bar.close()
 
 
-def train_jobs(fam: Family, jobs: list[tuple[str, int]], workers: int, report) -> None:
-    """Train (size, seed) jobs in this process's numeric mode, in parallel processes (one
-    thread each) when `workers` > 1; `report.put(n)` receives the steps done."""
+def train_jobs(fam: Family, jobs: list[tuple[str, int]], workers: int, report,
+               root: str | None = None) -> None:
+    """Train (size, seed) jobs into the cache at `root` (default: the cache root) in this
+    process's numeric mode, in parallel processes (one thread each) when `workers` > 1;
+    `report.put(n)` receives the steps done."""
     # the biggest models first, so the last ones to finish are small (balanced cores)
     jobs = sorted(jobs, key=lambda j: (-_cost(j[0]), j[1]))
-    root = str(cache_root())
+    root = str(root if root is not None else cache_root())
     if workers <= 1:
         for size, seed in jobs:
             _train_into_cache(fam, size, seed, root, report)
@@ -482,17 +480,3 @@ def list_checkpoints(family_name: str, size: str, seed: int = 0, progress: bool 
         sub = path / f"step{step}"
         out.append({**json.loads((sub / "toy_meta.json").read_text()), "path": str(sub)})
     return out + [meta]
-
-
-def describe() -> list[dict]:
-    """One row per family and size: parameters, and whether each default seed is cached."""
-    from .model import count_params, make_model
-
-    rows = []
-    for fam in FAMILIES.values():
-        for size in fam.sizes:
-            total, non_emb = count_params(make_model(size, 0))
-            rows.append({"family": fam.name, "size": size, "task": fam.task,
-                         "params_total": total, "params_non_embedding": non_emb,
-                         "cached_seeds": [s for s in fam.seeds if is_complete(fam, size, s)]})
-    return rows
