@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "get_task": "tasks", "list_tasks": "tasks", "load_task_yaml": "tasks", "split_examples": "tasks",
-    "build_prompts": "prompting", "STRATEGIES": "prompting",
+    "build_prompts": "prompting", "STRATEGIES": "prompting", "get_strategy": "prompting",
     "load": "models", "model_cards": "models",
     "greedy_generate": "evaluate", "sample_generate": "evaluate", "score_continuations": "evaluate",
     "evaluate_examples": "evaluate",

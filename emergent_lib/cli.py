@@ -162,10 +162,7 @@ def cmd_zoo(args) -> int:
         for family in toy.FAMILIES.values():
             print(f"{family.name:<22} task {family.task:<18} sizes: {', '.join(family.sizes)}")
         return 0
-    if args.family not in toy.FAMILIES:
-        from .tasks import suggest
-        raise ValueError(f"unknown toy family '{args.family}'.{suggest(args.family, list(toy.FAMILIES))} "
-                         f"Known families: {', '.join(toy.FAMILIES)}")
+    toy.family(args.family)  # an unknown name: one line with the known families
     infos = toy.get_family(args.family, seeds=args.seeds, progress=not args.quiet)
     for info in infos:
         print(f"{info['size']:<10} seed {info['seed']}  params {info['params_total']:>8}  "
@@ -249,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from .metrics import METRICS
     if getattr(args, "metric", None) and args.metric not in METRICS:
-        parser.error(f"argument --metric: unknown metric '{args.metric}'; known: {', '.join(METRICS)}")
+        from .errors import unknown_name
+        parser.error(f"argument --metric: {unknown_name('metric', args.metric, list(METRICS))}")
     try:
         return args.func(args)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # TaskError, ModelLoadError among them

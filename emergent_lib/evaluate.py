@@ -7,6 +7,7 @@ as decoding each prompt on its own (a test checks this on SmolLM2-135M).
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
 import torch
@@ -16,8 +17,8 @@ from transformers import StoppingCriteria, StoppingCriteriaList
 from .models import LanguageModel
 from .tasks import Example, Task
 
-__all__ = ["greedy_generate", "sample_generate", "score_continuations", "evaluate_examples",
-           "truncate_at_stop"]
+__all__ = ["greedy_generate", "sample_generate", "score_continuations", "score_choices", "evaluate_examples",
+           "Record", "make_record", "truncate_at_stop"]
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -196,9 +197,53 @@ def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations
     return results
 
 
+@dataclass
+class Record:
+    """One evaluated item: what the model read and wrote, what it should have written, and how
+    likely it found the right answer. Metrics read these fields; a strategy adds its extras
+    (reasoning, votes, ...) to the dict that `as_dict` makes."""
+    prompt: str
+    output: str
+    prediction: str
+    answer: str
+    target: str
+    answer_logprob: float
+    target_tokens: int
+    token_accuracy: float
+    choice_logprobs: list[float] | None
+    label: int
+
+    def as_dict(self, **extras) -> dict:
+        return {**asdict(self), **extras}
+
+
+def score_choices(lm: LanguageModel, contexts: Sequence[str], examples: Sequence[Example],
+                  batch_size: int = 32, progress: bool = False,
+                  strip: bool = False) -> list[list[float] | None]:
+    """The log-probability of every choice of each multiple-choice item after its context
+    (None for an item without choices). `strip` drops the choices' leading space (a chat
+    reply starts without one)."""
+    flat_ctx = [c for c, ex in zip(contexts, examples) for _ in ex.choices]
+    flat = [ch.lstrip() if strip else ch for ex in examples for ch in ex.choices]
+    if not flat:
+        return [None] * len(examples)
+    scored = iter(score_continuations(lm, flat_ctx, flat, batch_size, progress))
+    return [[next(scored)["logprob"] for _ in ex.choices] if ex.choices else None for ex in examples]
+
+
+def make_record(prompt: str, ex: Example, output: str, prediction: str, target_score: dict,
+                choice_logprobs: list[float] | None) -> Record:
+    """The record of one item, from its prompt, output, prediction and target score."""
+    return Record(prompt=prompt, output=output, prediction=prediction, answer=ex.answer, target=ex.target,
+                  answer_logprob=target_score["logprob"], target_tokens=target_score["n_tokens"],
+                  token_accuracy=target_score["token_accuracy"], choice_logprobs=choice_logprobs,
+                  label=ex.label)
+
+
 def evaluate_examples(lm: LanguageModel, task: Task, prompts: Sequence[str], examples: Sequence[Example],
                       batch_size: int = 32, progress: bool = False) -> list[dict]:
-    """Per-example records: prompt, model output, prediction, target and their scores.
+    """Per-example records (`Record.as_dict`): prompt, model output, prediction, target and
+    their scores.
 
     Multiple-choice items are answered by the most likely choice; all others by greedy
     generation. Every item also gets the log-probability of its correct continuation.
@@ -206,33 +251,11 @@ def evaluate_examples(lm: LanguageModel, task: Task, prompts: Sequence[str], exa
     if len(prompts) != len(examples):
         raise ValueError(f"{len(prompts)} prompts for {len(examples)} examples")
     targets = score_continuations(lm, prompts, [ex.target for ex in examples], batch_size, progress)
-    records = []
     if task.choices_of is not None:
-        flat_prompts = [p for p, ex in zip(prompts, examples) for _ in ex.choices]
-        flat_choices = [c for ex in examples for c in ex.choices]
-        scored = iter(score_continuations(lm, flat_prompts, flat_choices, batch_size, progress))
-        for prompt, ex, tgt in zip(prompts, examples, targets):
-            choice_lp = [next(scored)["logprob"] for _ in ex.choices]
-            best = max(range(len(choice_lp)), key=choice_lp.__getitem__)
-            records.append(_record(task, prompt, ex, ex.choices[best], tgt, choice_lp))
+        choice_lps = score_choices(lm, prompts, examples, batch_size, progress)
+        outputs = [ex.choices[max(range(len(lp)), key=lp.__getitem__)] for ex, lp in zip(examples, choice_lps)]
     else:
+        choice_lps = [None] * len(examples)
         outputs = greedy_generate(lm, prompts, task.max_new_tokens, task.stop, batch_size, progress)
-        for prompt, ex, out, tgt in zip(prompts, examples, outputs, targets):
-            records.append(_record(task, prompt, ex, out, tgt, None))
-    return records
-
-
-def _record(task: Task, prompt: str, ex: Example, output: str, target_score: dict,
-            choice_logprobs: list[float] | None) -> dict:
-    return {
-        "prompt": prompt,
-        "output": output,
-        "prediction": task.normalise(output),
-        "answer": ex.answer,
-        "target": ex.target,
-        "answer_logprob": target_score["logprob"],
-        "target_tokens": target_score["n_tokens"],
-        "token_accuracy": target_score["token_accuracy"],
-        "choice_logprobs": choice_logprobs,
-        "label": ex.label,
-    }
+    return [make_record(p, ex, out, task.normalise(out), tgt, lp).as_dict()
+            for p, ex, out, tgt, lp in zip(prompts, examples, outputs, targets, choice_lps)]

@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .tasks import Task, TaskError, suggest
+from .errors import UnknownNameError, unknown_name
+from .tasks import Task
 
 __all__ = ["exact_match", "digit_accuracy", "edit_distance", "edit_similarity", "brier_score",
            "choice_probabilities", "METRICS", "per_example", "score", "bootstrap_ci"]
@@ -84,8 +85,7 @@ METRICS: dict[str, tuple[Callable[[dict], float], bool]] = {
 
 def _check(metric: str) -> None:
     if metric not in METRICS:
-        raise TaskError(f"unknown metric '{metric}'.{suggest(metric, list(METRICS))} "
-                        f"Known metrics: {', '.join(METRICS)}")
+        raise UnknownNameError(unknown_name("metric", metric, list(METRICS)))
 
 
 def per_example(records: Sequence[dict], metric: str) -> np.ndarray:

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 
 from .paths import atomic_dir, cache_root, file_digest
-from .tasks import suggest
+from .errors import unknown_name
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
            "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL"]
@@ -267,10 +267,10 @@ def resolve(spec: str) -> str:
                              f"directory or .gguf file (or a hub id such as org/name)")
     if card_for(spec) is not None or "/" in spec:
         return "hub"
-    raise ModelLoadError(
-        f"unknown model '{spec}'.{suggest(spec, known_names())} Known names: "
-        f"{', '.join(known_names())}; toy models as toy/<family>/<size> (see "
-        f"`emergent zoo list`); or a hub id (org/name), a checkpoint directory or a .gguf file.")
+    raise ModelLoadError(unknown_name(
+        "model", spec, known_names(), plural="names",
+        more="toy models as toy/<family>/<size> (see `emergent zoo list`); or a hub id (org/name), "
+             "a checkpoint directory or a .gguf file."))
 
 
 def load(spec: str) -> LanguageModel:

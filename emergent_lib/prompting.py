@@ -1,26 +1,28 @@
-"""Prompting strategies: how a task's examples become the text a model reads, and how the
-answer is read back out of what the model writes.
+"""Prompting strategies as data: how a task's examples become the text a model reads, and
+how the answer is read back out of what the model writes.
 
-This module is pure text: prompt builders and answer extractors, no model. A strategy turns
-(task, test example, exemplars) into a prompt string. The default, "direct", is few-shot
-prompting as in Brown et al. (2020): k solved exemplars, then the question. With 0
-exemplars it is zero-shot prompting.
+This module is pure text, no model. Each strategy is one registered `Strategy`: its prompt
+builder, stop strings, generation budget, answer reader, the context after which the right
+answer is scored, and whether its samples depend on batching. `get_strategy(name)` is the
+one way to look one up (an unknown name gets a did-you-mean). The model calls are made by
+`emergent_lib.strategies.run_strategy`.
 
-Single-call strategies (one prompt, one generation) are the builders in `STRATEGIES`:
+=================  ==================================================================
+direct             few-shot (k exemplars) or zero-shot (k = 0) prompting, Brown et al. 2020
+cot                chain of thought: exemplars with worked rationales ending in "The answer
+                   is X." (Wei et al. 2022)
+scratchpad         exemplars that write their intermediate computation between <scratch>
+                   tags before the answer (Nye et al. 2021)
+instruction        the task as an instruction: a chat turn through the tokenizer's chat
+                   template when it has one (pass `chat=`), else "Instruction: ... Answer:"
+zero-shot-cot      "Let's think step by step.", then "Therefore, the answer is" (Kojima et
+                   al. 2022); two calls
+least-to-most      decompose into sub-questions, then answer them in order (Zhou et al. 2022)
+self-consistency   k sampled chains of thought, majority vote (Wang et al. 2022)
+=================  ==================================================================
 
-=============  ==================================================================
-direct         few-shot (k exemplars) or zero-shot (k = 0) prompting, Brown et al. 2020
-cot            chain of thought: exemplars with worked rationales ending in "The answer
-               is X." (Wei et al. 2022)
-scratchpad     exemplars that write their intermediate computation between <scratch> tags
-               before the answer (Nye et al. 2021)
-instruction    the task as an instruction: a chat turn through the tokenizer's chat
-               template when it has one (pass `chat=`), else "Instruction: ... Answer:"
-=============  ==================================================================
-
-Multi-call strategies ("zero-shot-cot", "least-to-most", "self-consistency") are run by
-`emergent_lib.strategies.run_strategy`; the prompts of their stages are built here
-(`zero_shot_cot_prompt`, `decompose_prompt`, `solve_prompt`, ...).
+The last three make several model calls per item, so they have no single prompt; the
+prompts of their stages are built here (`zero_shot_cot_prompt`, `decompose_prompt`, ...).
 
 Reading answers: `extract_prediction(task, output, strategy)` gives the prediction a record
 holds. Reasoning strategies use `extract_answer`: the answer after the last "the answer is"
@@ -30,12 +32,14 @@ tasks, and "" for other tasks.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
-from .tasks import Example, Task, TaskError, get_task, list_tasks, normalise_answer, suggest
+from .errors import TaskError, UnknownNameError, unknown_name
+from .tasks import Example, Task, get_task, list_tasks, normalise_answer
 
-__all__ = ["STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "build_prompt", "build_prompts",
-           "check_strategy", "select_exemplars", "require_solutions", "extract_answer", "extract_prediction",
+__all__ = ["Strategy", "STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "get_strategy", "build_prompt",
+           "build_prompts", "select_exemplars", "require_solutions", "extract_answer", "extract_prediction",
            "answer_context", "scratchpad_parts",
            "instruction_messages", "zero_shot_cot_prompt", "zero_shot_cot_answer_prompt",
            "decompose_prompt", "parse_subquestions", "solve_prompt", "ZERO_SHOT_COT_TRIGGER",
@@ -85,15 +89,14 @@ def require_solutions(task: Task, attr: str, strategy: str) -> None:
 
 
 # ----------------------------------------------------------------------------- single-call builders
-def _direct(task: Task, example: Example, shots: Sequence[Example]) -> str:
+def _direct(task: Task, example: Example, shots: Sequence[Example], chat: Chat | None = None) -> str:
     parts = [s.question + s.target for s in shots] + [example.question]
     body = task.separator.join(parts)
     return f"{task.instruction}\n{body}" if task.instruction else body
 
 
-def _cot(task: Task, example: Example, shots: Sequence[Example]) -> str:
+def _cot(task: Task, example: Example, shots: Sequence[Example], chat: Chat | None = None) -> str:
     """Wei et al. (2022): Q/A exemplars whose answers are worked rationales."""
-    require_solutions(task, "rationale_of", "cot")
     blocks = [f"Q: {task.question_of(s)}\nA: {task.rationale_of(s.fields)}" for s in shots]
     blocks.append(f"Q: {task.question_of(example)}\nA:")
     return _with_instruction(task, "\n\n".join(blocks))
@@ -109,7 +112,7 @@ def scratchpad_parts(task: Task, example: Example) -> tuple[str, str]:
             f"\n{task.scratchpad_of(example.fields)}\n</scratch>\nAnswer:{example.target}")
 
 
-def _scratchpad(task: Task, example: Example, shots: Sequence[Example]) -> str:
+def _scratchpad(task: Task, example: Example, shots: Sequence[Example], chat: Chat | None = None) -> str:
     """Nye et al. (2021): the input, the intermediate states between <scratch> tags, the answer."""
     blocks = ["".join(scratchpad_parts(task, s)) for s in shots]
     blocks.append(scratchpad_parts(task, example)[0])
@@ -140,47 +143,24 @@ def _instruction(task: Task, example: Example, shots: Sequence[Example], chat: C
     return "\n\n".join(blocks)
 
 
-STRATEGIES = {
-    "direct": _direct,
-    "cot": _cot,
-    "scratchpad": _scratchpad,
-    "instruction": _instruction,
-}
-MULTI_CALL = ("zero-shot-cot", "least-to-most", "self-consistency")
-ALL_STRATEGIES = (*STRATEGIES, *MULTI_CALL)
-
-_ALIASES = {"chain-of-thought": "cot", "chain_of_thought": "cot", "few-shot": "direct", "zero-shot": "direct",
-            "zero-shot-chain-of-thought": "zero-shot-cot", "chat": "instruction", "ltm": "least-to-most",
-            "self_consistency": "self-consistency", "least_to_most": "least-to-most"}
-
-
-def check_strategy(name: str) -> str:
-    """`name` if it is a known strategy, else a TaskError listing them with a suggestion."""
-    if name in ALL_STRATEGIES:
-        return name
-    hint = (f" Did you mean '{_ALIASES[name]}'?" if name in _ALIASES
-            else suggest(name, list(ALL_STRATEGIES)))
-    raise TaskError(f"unknown prompting strategy '{name}'.{hint} "
-                    f"Known strategies: {', '.join(ALL_STRATEGIES)}")
-
-
-def _strategy(name: str):
-    check_strategy(name)
-    if name in MULTI_CALL:
-        raise TaskError(f"strategy '{name}' makes several model calls per item, so it has no single "
-                        f"prompt: run it with emergent_lib.strategies.run_strategy, or "
-                        f"evaluate_cell / run_sweep with strategy='{name}'")
-    return STRATEGIES[name]
-
-
 def build_prompt(task: Task, example: Example, shots: Sequence[Example] = (), strategy: str = "direct",
                  chat: Chat | None = None) -> str:
     """The prompt for one test example under `strategy`, with `shots` as exemplars.
 
     `chat` (messages -> text, e.g. a tokenizer's chat template) is used by "instruction".
     """
-    render = _strategy(strategy)
-    return render(task, example, shots, chat=chat) if strategy == "instruction" else render(task, example, shots)
+    spec = _single_prompt(strategy)
+    spec.check(task)
+    return spec.prompt(task, example, shots, chat)
+
+
+def _single_prompt(strategy: str) -> Strategy:
+    spec = get_strategy(strategy)
+    if spec.prompt is None:
+        raise TaskError(f"strategy '{strategy}' makes several model calls per item, so it has no single "
+                        f"prompt: run it with emergent_lib.strategies.run_strategy, or "
+                        f"evaluate_cell / run_sweep with strategy='{strategy}'")
+    return spec
 
 
 def build_prompts(task: Task, examples: Sequence[Example], pool: Sequence[Example], shots: int,
@@ -190,7 +170,7 @@ def build_prompts(task: Task, examples: Sequence[Example], pool: Sequence[Exampl
     Sharing one exemplar set keeps prompts comparable across items, as in Brown et al.;
     the pool is disjoint from the test items (see `tasks.split_examples`).
     """
-    _strategy(strategy)
+    _single_prompt(strategy)
     exemplars = select_exemplars(pool, shots)
     return [build_prompt(task, ex, exemplars, strategy, chat) for ex in examples]
 
@@ -311,30 +291,153 @@ def _instruction_answer(text: str, task: Task | None) -> str:
     return _clean_text(line, task)
 
 
-def extract_prediction(task: Task, output: str, strategy: str = "direct") -> str:
-    """The prediction a record holds for `output` under `strategy` (what metrics compare)."""
-    check_strategy(strategy)
-    if strategy == "direct":
-        return task.normalise(output)
-    if strategy == "instruction":
-        return _instruction_answer(output, task)
-    return extract_answer(output, task)
+# ----------------------------------------------------------------------------- where the answer is scored
+def _after_prompt(prompt: str, output: str) -> str:
+    return prompt
 
 
-def answer_context(strategy: str, prompt: str, output: str) -> str:
-    """The text after which the correct answer is scored for a reasoning output: the prompt
-    and the model's own work up to its answer phrase (the phrase added when it wrote none).
-    Its log-probability of the target is the record's `answer_logprob`."""
-    if strategy == "scratchpad":
-        mark = list(re.finditer(r"Answer\s*:", output))
-        if mark:
-            return prompt + output[:mark[-1].end()]
-        closing = "" if "</scratch>" in output else "\n</scratch>"
-        return prompt + output.rstrip() + closing + "\nAnswer:"
-    if strategy in ("direct", "instruction"):
-        return prompt
+def _after_scratchpad(prompt: str, output: str) -> str:
+    """The prompt and the scratchpad up to "Answer:" (closed and added when the model did not)."""
+    mark = list(re.finditer(r"Answer\s*:", output))
+    if mark:
+        return prompt + output[:mark[-1].end()]
+    closing = "" if "</scratch>" in output else "\n</scratch>"
+    return prompt + output.rstrip() + closing + "\nAnswer:"
+
+
+def _after_answer_phrase(prompt: str, output: str) -> str:
+    """The prompt and the reasoning up to its last "the answer is" (added when it has none)."""
     mark = list(re.finditer(r"the answer is", output, re.IGNORECASE))
     if mark:
         return prompt + output[:mark[-1].end()]
     work = output.rstrip()
     return prompt + (work + " " if work.strip() else " ") + ANSWER_PHRASE
+
+
+def reasoning_of(output: str) -> str:
+    """A chain of thought without its final "the answer is ..." clause."""
+    cut = output.lower().rfind("the answer is")
+    return (output[:cut] if cut >= 0 else output).strip()
+
+
+# ----------------------------------------------------------------------------- the registry
+# Reasoning budgets: a model that solves an item writes about as much as its worked solution,
+# so it gets 1.25 x the longest worked solution of the items at hand (in its own tokens) plus
+# 8 tokens of slack for tokenisation and a closing phrase.
+SOLUTION_SCALE, SOLUTION_SLACK = 1.25, 8
+
+
+def solution_budget(count_tokens: Callable[[str], int], texts: Sequence[str]) -> int:
+    """New tokens for a reasoning output: SOLUTION_SCALE x the longest of `texts`, + SOLUTION_SLACK."""
+    return int(SOLUTION_SCALE * max(count_tokens(t) for t in texts)) + SOLUTION_SLACK
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Everything that makes one prompting strategy what it is.
+
+    `prompt` (task, example, exemplars, chat) -> text is None for a strategy that makes
+    several model calls per item (its stages are run by `strategies.run_strategy`).
+    `solution` gives an item's worked solution, whose length sizes the generation budget;
+    without one, the budget is the task's answer budget plus `answer_slack` tokens.
+    `context` (prompt, output) -> the text after which the correct answer is scored.
+    """
+    name: str
+    summary: str
+    prompt: Callable[..., str] | None
+    read_answer: Callable[[Task, str], str]
+    context: Callable[[str, str], str]
+    stop: tuple[str, ...] = ()
+    solution: Callable[[Task, Example], str] | None = None
+    answer_slack: int = 0
+    needs: str | None = None        # the Task attribute it requires ("rationale_of", ...)
+    extras: Callable[[str], dict] = lambda output: {}
+    uses_chat: bool = False         # renders through the tokenizer's chat template
+    batch_dependent: bool = False   # its samples depend on how prompts are batched
+
+    def check(self, task: Task) -> None:
+        """A TaskError naming strategy and task when the task lacks the worked solutions."""
+        if self.needs is not None:
+            require_solutions(task, self.needs, self.name)
+
+    def budget(self, task: Task, items: Sequence[Example], count_tokens: Callable[[str], int],
+               override: int | None = None) -> int:
+        """New tokens to generate for `items` (exemplars and test items), or `override`."""
+        if override is not None:
+            if override <= 0:
+                raise ValueError(f"max_new_tokens must be positive, got {override}")
+            return override
+        if self.solution is None:
+            return task.max_new_tokens + self.answer_slack
+        return solution_budget(count_tokens, [self.solution(task, e) for e in items])
+
+
+def _rationale(task: Task, ex: Example) -> str:
+    return task.rationale_of(ex.fields)
+
+
+def _scratch_continuation(task: Task, ex: Example) -> str:
+    return scratchpad_parts(task, ex)[1]
+
+
+def _direct_answer(task: Task, output: str) -> str:
+    return task.normalise(output)
+
+
+def _reasoned_answer(task: Task, output: str) -> str:
+    return extract_answer(output, task)
+
+
+def _chat_answer(task: Task, output: str) -> str:
+    return _instruction_answer(output, task)
+
+
+COT_STOP = ("\n", " Q:")  # a rationale is one line; small models go on to invent the next question
+
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
+    Strategy("direct", "few-shot exemplars then the question; zero-shot with 0 shots (Brown et al. 2020)",
+             _direct, _direct_answer, _after_prompt),
+    Strategy("cot", "exemplars with worked rationales ending 'The answer is X.' (Wei et al. 2022)",
+             _cot, _reasoned_answer, _after_answer_phrase, stop=COT_STOP, solution=_rationale,
+             needs="rationale_of", extras=lambda out: {"reasoning": reasoning_of(out)}),
+    Strategy("scratchpad", "exemplars that write intermediate computation before the answer (Nye et al. 2021)",
+             _scratchpad, _reasoned_answer, _after_scratchpad, stop=("\n\n", "\nInput:"),
+             solution=_scratch_continuation, needs="scratchpad_of",
+             extras=lambda out: {"scratchpad": out.split("</scratch>", 1)[0].strip()}),
+    # a chat reply may put a short sentence around the answer: 12 tokens for it
+    Strategy("instruction", "the task as an instruction / chat turn (Ouyang et al. 2022; Wei et al. 2022a)",
+             _instruction, _chat_answer, _after_prompt, stop=("\n",), answer_slack=12, uses_chat=True),
+    Strategy("zero-shot-cot", "'Let's think step by step.', then 'Therefore, the answer is' (Kojima et al. 2022)",
+             None, _reasoned_answer, _after_answer_phrase, stop=("\n\n", "\nQ:")),
+    Strategy("least-to-most", "decompose into sub-questions, then answer them in order (Zhou et al. 2022)",
+             None, _reasoned_answer, _after_answer_phrase, stop=("\n",), needs="decompose_of"),
+    Strategy("self-consistency", "sample k chains of thought, majority vote on their answers (Wang et al. 2022)",
+             None, _reasoned_answer, _after_answer_phrase, stop=COT_STOP, solution=_rationale,
+             needs="rationale_of", batch_dependent=True),
+)}
+ALL_STRATEGIES = tuple(STRATEGIES)
+MULTI_CALL = tuple(name for name, s in STRATEGIES.items() if s.prompt is None)
+
+_ALIASES = {"chain-of-thought": "cot", "chain_of_thought": "cot", "few-shot": "direct", "zero-shot": "direct",
+            "zero-shot-chain-of-thought": "zero-shot-cot", "chat": "instruction", "ltm": "least-to-most",
+            "self_consistency": "self-consistency", "least_to_most": "least-to-most"}
+
+
+def get_strategy(name: str) -> Strategy:
+    """The registered strategy called `name`; an UnknownNameError with a suggestion otherwise."""
+    if name in STRATEGIES:
+        return STRATEGIES[name]
+    raise UnknownNameError(unknown_name("prompting strategy", name, ALL_STRATEGIES, plural="strategies",
+                                        aliases=_ALIASES))
+
+
+def extract_prediction(task: Task, output: str, strategy: str = "direct") -> str:
+    """The prediction a record holds for `output` under `strategy` (what metrics compare)."""
+    return get_strategy(strategy).read_answer(task, output)
+
+
+def answer_context(strategy: str, prompt: str, output: str) -> str:
+    """The text after which the correct answer is scored for an output: the prompt and the
+    model's own work up to its answer phrase (the phrase added when it wrote none). Its
+    log-probability of the target is the record's `answer_logprob`."""
+    return get_strategy(strategy).context(prompt, output)

@@ -38,28 +38,29 @@ answer-extraction prompt; for least-to-most the last stage's prompt and reasonin
 self-consistency the winning sample's reasoning. It is never NaN: "how likely is the right
 answer, given the model's own work".
 
-Generation budgets: reasoning strategies get 1.25 x the token length of the longest worked
-solution (rationale, scratchpad, decomposition) of the task items at hand, plus 8 tokens,
-unless `max_new_tokens` is given; zero-shot CoT reasons for up to 96 new tokens. Stop
-strings keep outputs short (one line for a rationale, a blank line for a scratchpad).
+Generation budgets and stop strings are the strategies' own (`prompting.STRATEGIES`):
+reasoning strategies get 1.25 x the token length of the longest worked solution of the items
+at hand plus 8 tokens, unless `max_new_tokens` is given; zero-shot CoT reasons for up to 96
+new tokens.
 """
 from __future__ import annotations
 
 from collections import Counter
 from typing import Sequence
 
-from .evaluate import evaluate_examples, greedy_generate, sample_generate, score_continuations
+from .errors import TaskError
+from .evaluate import (evaluate_examples, greedy_generate, make_record, sample_generate, score_choices,
+                       score_continuations)
 from .models import LanguageModel
-from .prompting import (ZERO_SHOT_COT_ANSWER, answer_context, build_prompts, check_strategy,
-                        decompose_prompt, extract_answer, extract_prediction, parse_subquestions,
-                        scratchpad_parts, select_exemplars, require_solutions, solve_prompt,
-                        zero_shot_cot_answer_prompt, zero_shot_cot_prompt)
-from .tasks import Example, Task, TaskError, get_task
+from .prompting import (STRATEGIES, ZERO_SHOT_COT_ANSWER, Strategy, build_prompts, decompose_prompt,
+                        extract_answer, get_strategy, parse_subquestions, reasoning_of, select_exemplars,
+                        solution_budget, solve_prompt, zero_shot_cot_answer_prompt, zero_shot_cot_prompt)
+from .tasks import Example, Task, get_task
 
 __all__ = ["run_strategy", "majority_vote", "chat_formatter", "ZERO_SHOT_COT_TOKENS"]
 
 ZERO_SHOT_COT_TOKENS = 96  # Kojima et al. allowed 128; small models ramble rather than finish
-_COT_STOP = ("\n", " Q:")  # a rationale is one line; small models go on to invent the next question
+ANSWER_CALL_SLACK = 2      # zero-shot CoT's answer call: the task's answer budget and 2 tokens
 
 
 def majority_vote(answers: Sequence[str]) -> tuple[str, dict[str, int]]:
@@ -99,98 +100,59 @@ def _tokens(lm: LanguageModel, text: str) -> int:
 
 
 def _budget(lm: LanguageModel, texts: Sequence[str], override: int | None) -> int:
+    """A reasoning budget for the worked texts of a stage (`prompting.solution_budget`)."""
     if override is not None:
         if override <= 0:
             raise ValueError(f"max_new_tokens must be positive, got {override}")
         return override
-    return int(1.25 * max(_tokens(lm, t) for t in texts)) + 8
+    return solution_budget(lambda t: _tokens(lm, t), texts)
 
 
-def _records(lm: LanguageModel, task: Task, strategy: str, prompts: Sequence[str], outputs: Sequence[str],
+def _records(lm: LanguageModel, task: Task, spec: Strategy, prompts: Sequence[str], outputs: Sequence[str],
              contexts: Sequence[str], examples: Sequence[Example], extras: Sequence[dict],
              batch_size: int, progress: bool, strip_target: bool = False) -> list[dict]:
-    """Records in the evaluate_examples format, scored after each final answer prompt."""
-    def cont(text: str) -> str:
-        return text.lstrip() if strip_target else text
-    targets = score_continuations(lm, contexts, [cont(ex.target) for ex in examples], batch_size, progress)
-    choice_lps: list[list[float] | None] = [None] * len(examples)
-    if task.choices_of is not None:
-        flat_ctx = [c for c, ex in zip(contexts, examples) for _ in ex.choices]
-        flat = [cont(ch) for ex in examples for ch in ex.choices]
-        scored = iter(score_continuations(lm, flat_ctx, flat, batch_size, progress))
-        choice_lps = [[next(scored)["logprob"] for _ in ex.choices] for ex in examples]
-    records = []
-    for prompt, out, ex, tgt, clp, extra in zip(prompts, outputs, examples, targets, choice_lps, extras):
-        records.append({
-            "prompt": prompt,
-            "output": out,
-            "prediction": extract_prediction(task, out, strategy),
-            "answer": ex.answer,
-            "target": ex.target,
-            "answer_logprob": tgt["logprob"],
-            "target_tokens": tgt["n_tokens"],
-            "token_accuracy": tgt["token_accuracy"],
-            "choice_logprobs": clp,
-            "label": ex.label,
-            **extra,
-        })
-    return records
-
-
-def _reasoning(output: str) -> str:
-    low = output.lower()
-    cut = low.rfind("the answer is")
-    return (output[:cut] if cut >= 0 else output).strip()
+    """Records (`evaluate.Record`) with the strategy's extras, scored after each final answer prompt."""
+    targets = score_continuations(lm, contexts, [ex.target.lstrip() if strip_target else ex.target
+                                                 for ex in examples], batch_size, progress)
+    choice_lps = score_choices(lm, contexts, examples, batch_size, progress, strip=strip_target)
+    return [make_record(prompt, ex, out, spec.read_answer(task, out), tgt, clp).as_dict(**extra)
+            for prompt, out, ex, tgt, clp, extra in zip(prompts, outputs, examples, targets, choice_lps, extras)]
 
 
 # ----------------------------------------------------------------------------- strategies
-def _single_call(lm, task, examples, exemplars, strategy, batch_size, progress, max_new_tokens):
-    chat = chat_formatter(lm) if strategy == "instruction" else None
-    prompts = build_prompts(task, examples, exemplars, len(exemplars), strategy, chat=chat)
-    items = [*exemplars, *examples]
-    if strategy == "cot":
-        budget = _budget(lm, [task.rationale_of(e.fields) for e in items], max_new_tokens)
-        stop = _COT_STOP
-    elif strategy == "scratchpad":
-        budget = _budget(lm, [scratchpad_parts(task, e)[1] for e in items], max_new_tokens)
-        stop = ("\n\n", "\nInput:")
-    else:  # instruction: a short reply, perhaps a sentence around the answer
-        budget = max_new_tokens or task.max_new_tokens + 12
-        stop = ("\n",)
-    outputs = greedy_generate(lm, prompts, budget, stop, batch_size, progress)
-    contexts = [answer_context(strategy, p, o) for p, o in zip(prompts, outputs)]
-    if strategy == "cot":
-        extras = [{"reasoning": _reasoning(o)} for o in outputs]
-    elif strategy == "scratchpad":
-        extras = [{"scratchpad": o.split("</scratch>", 1)[0].strip()} for o in outputs]
-    else:
-        extras = [{} for _ in outputs]
-    return _records(lm, task, strategy, prompts, outputs, contexts, examples, extras, batch_size, progress,
+def _single_call(lm, task, examples, exemplars, spec: Strategy, batch_size, progress, max_new_tokens):
+    """One prompt and one greedy generation per item (cot, scratchpad, instruction)."""
+    chat = chat_formatter(lm) if spec.uses_chat else None
+    prompts = build_prompts(task, examples, exemplars, len(exemplars), spec.name, chat=chat)
+    budget = spec.budget(task, [*exemplars, *examples], lambda t: _tokens(lm, t), max_new_tokens)
+    outputs = greedy_generate(lm, prompts, budget, spec.stop, batch_size, progress)
+    contexts = [spec.context(p, o) for p, o in zip(prompts, outputs)]
+    extras = [spec.extras(o) for o in outputs]
+    return _records(lm, task, spec, prompts, outputs, contexts, examples, extras, batch_size, progress,
                     strip_target=chat is not None)
 
 
-def _zero_shot_cot(lm, task, examples, exemplars, batch_size, progress, max_new_tokens):
+def _zero_shot_cot(lm, task, examples, exemplars, spec, batch_size, progress, max_new_tokens, **_):
     if exemplars:
         raise TaskError(f"'zero-shot-cot' uses no exemplars (Kojima et al. 2022), but shots={len(exemplars)}: "
                         f"pass shots=0, or use 'cot' for few-shot chain of thought")
     first = [zero_shot_cot_prompt(task, ex) for ex in examples]
-    reasoning = greedy_generate(lm, first, max_new_tokens or ZERO_SHOT_COT_TOKENS, ("\n\n", "\nQ:"),
+    reasoning = greedy_generate(lm, first, max_new_tokens or ZERO_SHOT_COT_TOKENS, spec.stop,
                                 batch_size, progress)
     second = [zero_shot_cot_answer_prompt(p, r) for p, r in zip(first, reasoning)]
-    answers = greedy_generate(lm, second, task.max_new_tokens + 2, ("\n",), batch_size, progress)
+    answers = greedy_generate(lm, second, task.max_new_tokens + ANSWER_CALL_SLACK, ("\n",), batch_size, progress)
     outputs = [f"{r.rstrip()}\n{ZERO_SHOT_COT_ANSWER}{a}" for r, a in zip(reasoning, answers)]
     extras = [{"reasoning": r.strip()} for r in reasoning]
-    return _records(lm, task, "zero-shot-cot", first, outputs, second, examples, extras, batch_size, progress)
+    return _records(lm, task, spec, first, outputs, second, examples, extras, batch_size, progress)
 
 
-def _least_to_most(lm, task, examples, exemplars, batch_size, progress, max_new_tokens):
-    require_solutions(task, "decompose_of", "least-to-most")
+def _least_to_most(lm, task, examples, exemplars, spec, batch_size, progress, max_new_tokens, **_):
     items = [*exemplars, *examples]
     gold = [task.decompose_of(e.fields) for e in items]
     # stage 1: decompose
     first = [decompose_prompt(task, ex, exemplars) for ex in examples]
     lead = " " + ", ".join(f'"{q}"' for q, _ in max(gold, key=len)) + "."
-    decomposed = greedy_generate(lm, first, _budget(lm, [lead], max_new_tokens), ("\n",), batch_size, progress)
+    decomposed = greedy_generate(lm, first, _budget(lm, [lead], max_new_tokens), spec.stop, batch_size, progress)
     limit = max(len(g) for g in gold) + 2
     questions = [parse_subquestions(d, task.question_of(ex), limit) for d, ex in zip(decomposed, examples)]
     # stage 2: answer the sub-questions in order, each answer appended to the context
@@ -200,26 +162,25 @@ def _least_to_most(lm, task, examples, exemplars, batch_size, progress, max_new_
     for step in range(max(len(q) for q in questions)):
         active = [i for i, q in enumerate(questions) if step < len(q)]
         prompts = [solve_prompt(task, exemplars, solved[i], questions[i][step]) for i in active]
-        outs = greedy_generate(lm, prompts, budget, ("\n",), batch_size, progress)
+        outs = greedy_generate(lm, prompts, budget, spec.stop, batch_size, progress)
         for i, p, o in zip(active, prompts, outs):
             solved[i].append((questions[i][step], o))  # solve_prompt strips it into the context
             last_prompt[i], last_output[i] = p, o
-    contexts = [answer_context("least-to-most", p, o) for p, o in zip(last_prompt, last_output)]
+    contexts = [spec.context(p, o) for p, o in zip(last_prompt, last_output)]
     extras = [{"decomposition": d.strip(),
                "subquestions": [{"question": q, "output": a, "answer": extract_answer(a, task)} for q, a in s]}
               for d, s in zip(decomposed, solved)]
-    return _records(lm, task, "least-to-most", last_prompt, last_output, contexts, examples, extras,
-                    batch_size, progress)
+    return _records(lm, task, spec, last_prompt, last_output, contexts, examples, extras, batch_size, progress)
 
 
-def _self_consistency(lm, task, examples, exemplars, seed, k, temperature, batch_size, progress,
-                      max_new_tokens):
+def _self_consistency(lm, task, examples, exemplars, spec, batch_size, progress, max_new_tokens, seed, k,
+                      temperature):
     if k <= 0:
         raise ValueError(f"self-consistency needs k >= 1 samples, got k={k}")
     prompts = build_prompts(task, examples, exemplars, len(exemplars), "cot")
-    budget = _budget(lm, [task.rationale_of(e.fields) for e in [*exemplars, *examples]], max_new_tokens)
+    budget = spec.budget(task, [*exemplars, *examples], lambda t: _tokens(lm, t), max_new_tokens)
     samples = sample_generate(lm, prompts, n_samples=k, temperature=temperature, seed=seed,
-                              max_new_tokens=budget, stop=_COT_STOP, batch_size=max(1, batch_size // k),
+                              max_new_tokens=budget, stop=spec.stop, batch_size=max(1, batch_size // k),
                               progress=progress)
     outputs, extras = [], []
     for outs in samples:
@@ -228,10 +189,15 @@ def _self_consistency(lm, task, examples, exemplars, seed, k, temperature, batch
         chosen = outs[preds.index(winner)] if winner else outs[0]
         outputs.append(chosen)
         extras.append({"votes": votes, "samples": list(outs), "sample_predictions": preds,
-                       "reasoning": _reasoning(chosen)})
-    contexts = [answer_context("self-consistency", p, o) for p, o in zip(prompts, outputs)]
-    return _records(lm, task, "self-consistency", prompts, outputs, contexts, examples, extras,
-                    batch_size, progress)
+                       "reasoning": reasoning_of(chosen)})
+    contexts = [spec.context(p, o) for p, o in zip(prompts, outputs)]
+    return _records(lm, task, spec, prompts, outputs, contexts, examples, extras, batch_size, progress)
+
+
+# the strategies that make several model calls per item (their `prompt` is None)
+_MULTI_CALL_RUNNERS = {"zero-shot-cot": _zero_shot_cot, "least-to-most": _least_to_most,
+                       "self-consistency": _self_consistency}
+assert set(_MULTI_CALL_RUNNERS) == {n for n, s in STRATEGIES.items() if s.prompt is None}
 
 
 def run_strategy(lm: LanguageModel, task: Task | str, examples: Sequence[Example], pool: Sequence[Example],
@@ -246,20 +212,16 @@ def run_strategy(lm: LanguageModel, task: Task | str, examples: Sequence[Example
     on a task without them raises a TaskError naming both.
     """
     task = get_task(task)
-    check_strategy(strategy)
+    spec = get_strategy(strategy)
     exemplars = select_exemplars(pool, shots)
     examples = list(examples)
     if not examples:
         return []
-    if strategy == "direct":
+    spec.check(task)
+    if spec.name == "direct":  # plain evaluation: multiple choice answered by the likeliest choice
         prompts = build_prompts(task, examples, exemplars, len(exemplars), "direct")
         return evaluate_examples(lm, task, prompts, examples, batch_size=batch_size, progress=progress)
-    if strategy in ("cot", "scratchpad", "instruction"):
-        return _single_call(lm, task, examples, exemplars, strategy, batch_size, progress, max_new_tokens)
-    if strategy == "zero-shot-cot":
-        return _zero_shot_cot(lm, task, examples, exemplars, batch_size, progress, max_new_tokens)
-    if strategy == "least-to-most":
-        return _least_to_most(lm, task, examples, exemplars, batch_size, progress, max_new_tokens)
-    require_solutions(task, "rationale_of", "self-consistency")
-    return _self_consistency(lm, task, examples, exemplars, seed, k, temperature, batch_size, progress,
-                             max_new_tokens)
+    if spec.prompt is not None:
+        return _single_call(lm, task, examples, exemplars, spec, batch_size, progress, max_new_tokens)
+    return _MULTI_CALL_RUNNERS[spec.name](lm, task, examples, exemplars, spec, batch_size, progress,
+                                          max_new_tokens, seed=seed, k=k, temperature=temperature)

@@ -22,7 +22,7 @@ from .metrics import score
 from .models import LanguageModel, load, model_fingerprint, resolve
 from .numerics import current_mode
 from .paths import atomic_write_text, cache_root
-from .prompting import check_strategy
+from .prompting import get_strategy
 from .strategies import run_strategy
 from .tasks import Example, Task, TaskError, get_task, split_examples, task_fingerprint
 
@@ -49,11 +49,6 @@ def _recipe(model: str) -> str | None:
     return spec_recipe_id(model[len("toy/"):])
 
 
-# Strategies whose result depends on how the prompts are batched: sampling draws one random
-# stream per batch, so another batch size draws other samples.
-BATCH_DEPENDENT = frozenset({"self-consistency"})
-
-
 def _cell_examples(task: Task, n: int, shots: int, seed: int) -> tuple[list[Example], list[Example]]:
     """The test items and the exemplar pool of a cell (shots take the first k exemplars)."""
     pool_size = max(shots, min(EXEMPLAR_POOL, task.max_unique - n if task.max_unique else EXEMPLAR_POOL))
@@ -78,7 +73,7 @@ def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int,
     weights = model_fingerprint(model)
     if weights:
         key["weights"] = weights
-    if strategy in BATCH_DEPENDENT:
+    if get_strategy(strategy).batch_dependent:  # one random stream per batch: keyed by batch size
         key["batch_size"] = batch_size
     recipe = _recipe(model)
     return {**key, "recipe": recipe} if recipe else key
@@ -96,7 +91,7 @@ def evaluate_cell(lm: LanguageModel, task: Task | str, n: int = 100, shots: int 
     defaults (self-consistency: k=5 samples at temperature 0.7, seeded with `seed`).
     """
     task = get_task(task)
-    check_strategy(strategy)
+    get_strategy(strategy)
     if n <= 0:
         raise TaskError(f"n (the number of test examples) must be positive, got {n}")
     examples, pool = _cell_examples(task, n, shots, seed)
@@ -170,7 +165,7 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     models, tasks = list(models), list(tasks)
     for t in tasks:
         get_task(t)  # fail on a bad task, strategy or model name before any model is loaded
-    check_strategy(strategy)
+    get_strategy(strategy)
     for m in models:
         resolve(m)
     shots, seeds = list(shots), list(seeds)

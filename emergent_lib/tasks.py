@@ -7,7 +7,6 @@ whether built in or read from a user's YAML file.
 """
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import random
@@ -19,20 +18,12 @@ from typing import Callable, Sequence
 
 import yaml
 
+from .errors import TaskError, UnknownNameError, suggest, unknown_name
+
 __all__ = [
     "Example", "Task", "TaskError", "get_task", "list_tasks", "register", "load_task_yaml",
-    "split_examples", "normalise_answer", "suggest", "answer_budget", "task_fingerprint",
+    "split_examples", "normalise_answer", "answer_budget", "task_fingerprint",
 ]
-
-
-class TaskError(ValueError):
-    """A task name, parameter or task file is wrong; the message says how to fix it."""
-
-
-def suggest(name: str, known: Sequence[str]) -> str:
-    """A 'did you mean' hint for an unknown name, or an empty string."""
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
-    return f" Did you mean '{close[0]}'?" if close else ""
 
 
 @dataclass(frozen=True)
@@ -196,8 +187,7 @@ def get_task(name: str | Task) -> Task:
     if str(name).endswith((".yaml", ".yml")):
         return load_task_yaml(name)
     if name not in _REGISTRY:
-        raise TaskError(f"unknown task '{name}'.{suggest(name, list_tasks())} "
-                        f"Known tasks: {', '.join(list_tasks())}; or pass a path to a task YAML file.")
+        raise UnknownNameError(unknown_name("task", name, list_tasks(), more="or pass a path to a task YAML file."))
     return _REGISTRY[name]()
 
 

@@ -11,6 +11,7 @@ from emergent_lib.metrics import score
 from emergent_lib.prompting import (ALL_STRATEGIES, build_prompt, build_prompts, decompose_prompt, extract_answer,
                                     extract_prediction, parse_subquestions, solve_prompt, zero_shot_cot_prompt)
 from emergent_lib.strategies import chat_formatter, majority_vote, run_strategy
+from emergent_lib.errors import UnknownNameError
 from emergent_lib.tasks import TaskError, get_task, load_task_yaml, split_examples
 
 RECORD_KEYS = {"prompt", "output", "prediction", "answer", "target", "answer_logprob", "target_tokens",
@@ -198,13 +199,13 @@ def test_majority_vote_breaks_ties_by_first_sample():
 def test_errors_name_the_strategy_and_the_task():
     task = get_task("addition-1d")
     test, pool = split_examples(task, 1, 2, seed=0)
-    with pytest.raises(TaskError) as err:
+    with pytest.raises(UnknownNameError) as err:
         build_prompts(task, test, pool, 1, strategy="chain-of-thougth")
     assert "unknown prompting strategy 'chain-of-thougth'" in str(err.value)
     assert all(s in str(err.value) for s in ALL_STRATEGIES)
-    with pytest.raises(TaskError, match="Did you mean 'self-consistency'"):
+    with pytest.raises(UnknownNameError, match="Did you mean 'self-consistency'"):
         build_prompts(task, test, pool, 1, strategy="self-consistancy")
-    with pytest.raises(TaskError, match="Did you mean 'cot'"):
+    with pytest.raises(UnknownNameError, match="Did you mean 'cot'"):
         build_prompts(task, test, pool, 1, strategy="chain-of-thought")
     with pytest.raises(TaskError, match="makes several model calls.*run_strategy"):
         build_prompts(task, test, pool, 1, strategy="least-to-most")
@@ -304,5 +305,5 @@ def test_sweep_caches_each_strategy_separately(smollm2, tmp_path, monkeypatch):
     assert calls == ["direct", "cot"] and again.equals(cot)  # read back from its own cache cell
     records = cot.attrs["records"][("smollm2-135m", "addition-1d", 2, 0)]
     assert all("reasoning" in r and r["prompt"].startswith("Q: What is") for r in records)
-    with pytest.raises(TaskError, match="unknown prompting strategy 'cto'. Did you mean 'cot'"):
+    with pytest.raises(UnknownNameError, match="unknown prompting strategy 'cto'. Did you mean 'cot'"):
         sweep.run_sweep(strategy="cto", **kw)

@@ -9,6 +9,7 @@ import pytest
 from emergent_lib.analysis import breakthroughness, extrapolate_linear, fit_sigmoid, linearity, threshold_crossing
 from emergent_lib.metrics import bootstrap_ci, brier_score, digit_accuracy, edit_distance, edit_similarity, per_example, score
 from emergent_lib.prompting import build_prompts
+from emergent_lib.errors import UnknownNameError
 from emergent_lib.tasks import TaskError, get_task, list_tasks, load_task_yaml, split_examples
 
 
@@ -78,12 +79,12 @@ def test_few_shot_prompt_format():
 
 
 def test_unknown_names_say_what_exists():
-    with pytest.raises(TaskError) as err:
+    with pytest.raises(UnknownNameError) as err:
         get_task("adition-3d")
     assert "Did you mean 'addition-3d'?" in str(err.value) and "Known tasks:" in str(err.value)
-    with pytest.raises(TaskError, match="unknown prompting strategy 'chain'"):
+    with pytest.raises(UnknownNameError, match="unknown prompting strategy 'chain'"):
         build_prompts(get_task("addition-1d"), [], [], 0, strategy="chain")
-    with pytest.raises(TaskError, match="unknown metric 'acuracy'"):
+    with pytest.raises(UnknownNameError, match="unknown metric 'acuracy'"):
         per_example([], "acuracy")
     with pytest.raises(TaskError, match="must be positive, got n=0"):
         split_examples(get_task("addition-1d"), 0, 1)

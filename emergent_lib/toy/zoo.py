@@ -29,7 +29,7 @@ from pathlib import Path
 
 from ..numerics import expected_mode, is_pinned, pinned_env
 from ..paths import cache_root
-from ..tasks import suggest
+from ..errors import UnknownNameError, suggest, unknown_name
 from .model import parse_size
 from .training import TrainConfig, checkpoint_steps, train, training_text
 
@@ -149,8 +149,7 @@ DEFAULT_FAMILY = "addition-3d-full"
 def family(name: str) -> Family:
     """The family called `name`; a ValueError listing the known ones otherwise."""
     if name not in FAMILIES:
-        raise ValueError(f"unknown toy family '{name}'.{suggest(name, list(FAMILIES))} "
-                         f"Known families: {', '.join(FAMILIES)}.")
+        raise UnknownNameError(unknown_name("toy family", name, list(FAMILIES), plural="families"))
     return FAMILIES[name]
 
 
