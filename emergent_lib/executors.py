@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 
@@ -39,7 +38,7 @@ OPTIONS = {
 }
 _POLL_S = 0.2
 _MEM = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMGT]?)B?$", re.IGNORECASE)
-_TIME = re.compile(r"^(?:(\d+)-)?(\d+):(\d{1,2})(?::(\d{1,2}))?$")
+_TIME = re.compile(r"^(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)$")
 
 
 def _parse_mem(text) -> float:
@@ -61,6 +60,8 @@ def _parse_time(text) -> int:
         if not match:
             raise ValueError(f"time must be minutes, H:MM:SS or D-HH:MM:SS, got '{text}'")
         days, hours, mins, secs = (int(g or 0) for g in match.groups())
+        if match.group(1) and hours > 23:
+            raise ValueError(f"time must be minutes, H:MM:SS or D-HH:MM:SS, got '{text}'")
         minutes = days * 1440 + hours * 60 + mins + (1 if secs else 0)
     if minutes <= 0:
         raise ValueError(f"time must be at least one minute, got '{text}'")
@@ -92,7 +93,7 @@ def check_executor(executor: str, options: dict | None) -> dict:
     options = {k: v for k, v in options.items() if v is not None}
     if executor == "inprocess" and options:
         raise ValueError(f"executor options ({', '.join(options)}) need an engine; "
-                         f"choose one with executor='local' or 'slurm'")
+                         f"choose executor local or slurm")
     if "partition" in options and executor != "slurm":
         raise ValueError("partition is a SLURM option; use it with executor 'slurm'")
     checked = {"gpus_per_job": _count(options.get("gpus_per_job", 0), "gpus_per_job", 0)}
@@ -178,7 +179,7 @@ def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[P
     engine = _engine(executor, options, folder)
     workers = options.get("workers") or ((os.cpu_count() or 1) if executor == "local" else len(missing))
     job_args = ({**mode_env(), "EMERGENT_CACHE": str(cache_root())}, current_mode())
-    queue, running, failed = list(missing), {}, {}
+    queue, running, failed, status = list(missing), {}, {}, ""
     total = sum(len(paths) for paths in missing.values())
     bar = tqdm(total=total, desc=f"sweep ({executor})", unit="cell", disable=not progress)
     try:
@@ -191,13 +192,14 @@ def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[P
                 if job.done():
                     del running[model]
                     if all(path.exists() for path in missing[model]):
-                        shutil.rmtree(job.paths.folder, ignore_errors=True)
+                        for pickle in job.paths.folder.glob(f"{job.job_id}_*.pkl"):  # logs stay
+                            pickle.unlink(missing_ok=True)
                     else:
                         failed[model] = _error_text(job)
             done = sum(path.exists() for paths in missing.values() for path in paths)
             lost = sum(not path.exists() for model in failed for path in missing[model])
-            status = f"pending {total - done - lost}, failed {lost}"
-            if done != bar.n or status != bar.postfix:
+            if (done, f"pending {total - done - lost}, failed {lost}") != (bar.n, status):
+                status = f"pending {total - done - lost}, failed {lost}"
                 bar.set_postfix_str(status, refresh=False)
                 bar.update(done - bar.n)
     finally:
