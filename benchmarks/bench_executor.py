@@ -25,15 +25,22 @@ from emergent_lib.sweep import run_sweep  # noqa: E402
 SIZES = ["w16-l2", "w32-l2", "w48-l2", "w64-l2"]
 
 
-def timed(models, seeds, n, workers, root: Path, name: str) -> tuple[float, float, str, str]:
+def _clock() -> tuple[float, float]:
+    """Wall time, and CPU time of this process and every worker process it waited for."""
+    t = os.times()
+    return time.perf_counter(), t.user + t.system + t.children_user + t.children_system
+
+
+def timed(models, seeds, n, workers, root: Path, name: str):
+    """(wall, CPU) in-process, (wall, CPU) through the engine, and the two CSVs."""
     grid = dict(tasks=["addition-3d-full"], seeds=seeds, n=n, progress=False)
-    start = time.perf_counter()
+    start = _clock()
     here = run_sweep(models, cache_dir=root / f"{name}-inprocess", **grid).to_csv(index=False)
-    t_here = time.perf_counter() - start
-    start = time.perf_counter()
+    middle = _clock()
     engine = run_sweep(models, cache_dir=root / f"{name}-engine", executor="local",
                        executor_options={"workers": workers}, **grid).to_csv(index=False)
-    return t_here, time.perf_counter() - start, here, engine
+    end = _clock()
+    return ([b - a for a, b in zip(start, middle)], [b - a for a, b in zip(middle, end)], here, engine)
 
 
 def main() -> None:
@@ -49,13 +56,16 @@ def main() -> None:
           f"{args.workers} workers, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
         for label, n in ((f"n={args.n}", args.n), ("n=1 (cheap)", 1)):
-            t_here, t_engine, here, engine = timed(models, seeds, n, args.workers, Path(tmp), f"n{n}")
+            (w_here, c_here), (w_engine, c_engine), here, engine = timed(models, seeds, n, args.workers,
+                                                                         Path(tmp), f"n{n}")
             assert here == engine, "the engine's table differs from the in-process one"
-            print(f"{label:<12} in-process {t_here:7.2f} s   engine {t_engine:7.2f} s   "
-                  f"engine/in-process {t_engine / t_here:5.2f}   same CSV: yes")
-        overhead = t_engine - t_here
-        print(f"engine overhead (cheap cells): {overhead:.2f} s in all, {overhead / cells:.2f} s per cell, "
-              f"{overhead / len(models):.2f} s per job")
+            print(f"{label:<12} wall: in-process {w_here:7.2f} s  engine {w_engine:7.2f} s  ratio {w_engine / w_here:5.2f}"
+                  f"   CPU: in-process {c_here:7.2f} s  engine {c_engine:7.2f} s  ratio {c_engine / c_here:5.2f}"
+                  f"   same CSV: yes")
+        print(f"engine overhead (cheap cells), wall: {(w_engine - w_here) / cells:.2f} s per cell "
+              f"({(w_engine - w_here) / len(models):.2f} s per job); CPU: {(c_engine - c_here) / cells:.2f} s per cell "
+              f"({(c_engine - c_here) / len(models):.2f} s per job: a worker starting, importing torch, loading its model)")
+        print(f"load average at the end {os.getloadavg()[0]:.1f} (other work on this machine stretches wall times)")
 
 
 if __name__ == "__main__":

@@ -162,6 +162,16 @@ def _error_text(job) -> str:
     return f"{lines[-1] if lines else type(err).__name__}; log: {job.paths.stderr}"
 
 
+def _submit(engine, executor: str, model: str, sweep_args: dict, job_args: tuple):
+    try:
+        return engine.submit(_worker, model, sweep_args, *job_args)
+    except (RuntimeError, OSError) as err:  # e.g. sbatch refusing the resources asked for
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise RuntimeError(f"executor '{executor}' refused the job of {model} "
+                           f"({lines[-1] if lines else type(err).__name__}); check the partition, mem, "
+                           f"time and gpus_per_job against the cluster's limits") from None
+
+
 def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[Path]],
                   sweep_args: dict, cells_dir: Path, progress: bool = True) -> None:
     """Compute the `missing` cells (model -> the cache files it must write), one job per model.
@@ -186,7 +196,7 @@ def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[P
         while queue or running:
             while queue and len(running) < workers:
                 model = queue.pop(0)
-                running[model] = engine.submit(_worker, model, sweep_args, *job_args)
+                running[model] = _submit(engine, executor, model, sweep_args, job_args)
             time.sleep(_POLL_S)
             for model, job in list(running.items()):
                 if job.done():

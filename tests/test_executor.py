@@ -114,3 +114,16 @@ def test_cli_names_the_engine_option_that_is_wrong(tmp_path, capsys):
     assert code == 2
     assert capsys.readouterr().err == ("emergent: error: time must be minutes, H:MM:SS or D-HH:MM:SS, "
                                        "got '90min'\n")
+
+
+def test_a_failed_job_reports_its_workers_error(tmp_path):
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text('{"model_type": "llama", "hidden_size": "x"}')
+    with pytest.raises(RuntimeError) as err:
+        run_sweep([str(broken)], cache_dir=tmp_path / "cells", executor="local",
+                  executor_options={"log_dir": tmp_path / "jobs"}, **{**GRID, "seeds": [0]})
+    message = str(err.value)
+    assert message.startswith("1 of 1 cells failed on executor 'local': ")
+    assert f"ModelLoadError: cannot load the checkpoint directory '{broken}'" in message  # the worker's words
+    assert "rerun to compute only the missing ones" in message
