@@ -154,11 +154,11 @@ def _error_text(job) -> str:
     if err is None:
         return "the worker finished without writing these cells"
     text = str(err)
-    if "has not produced any output" in text:  # killed: no exception was raised in the worker
-        tail = [line for line in text.split("Error stream produced:")[-1].splitlines() if line.strip("- ")]
-        return (f"the worker died without a result (killed, out of memory or past its time limit?)"
-                f"{': ' + tail[-1].strip() if tail else ''}; log: {job.paths.stderr}")
-    lines = [line.strip() for line in text.splitlines() if line.strip("- \t")]
+    if "has not produced any output" in text:  # killed: the worker raised nothing, wrote no result
+        return (f"the worker died without a result (killed, out of memory or past its time limit?); "
+                f"log: {job.paths.stderr}")
+    parts = re.split(r"\n-{10,}\n", text)  # submitit puts the worker's traceback between two rules
+    lines = [line.strip() for line in (parts[1] if len(parts) > 2 else text).splitlines() if line.strip()]
     return f"{lines[-1] if lines else type(err).__name__}; log: {job.paths.stderr}"
 
 
