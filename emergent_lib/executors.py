@@ -117,7 +117,7 @@ def _engine(executor: str, options: dict, folder: Path):
               "timeout_min": options.get("timeout_min", 7 * 1440 if executor == "local" else None),
               "mem_gb": options.get("mem_gb"), "slurm_partition": options.get("partition")}
     try:
-        engine = submitit.AutoExecutor(folder=folder / "%j", cluster=executor)
+        engine = submitit.AutoExecutor(folder=folder, cluster=executor)
     except RuntimeError as err:  # no srun: not on a SLURM cluster
         raise RuntimeError(f"executor '{executor}' cannot start here ({err}); run the sweep on the "
                            f"cluster's login node, or use executor 'local'") from None
@@ -191,7 +191,7 @@ def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[P
     job_args = ({**mode_env(), "EMERGENT_CACHE": str(cache_root())}, current_mode())
     queue, running, failed, status = list(missing), {}, {}, ""
     total = sum(len(paths) for paths in missing.values())
-    bar = tqdm(total=total, desc=f"sweep ({executor})", unit="cell", disable=not progress)
+    bar = tqdm(total=total, desc=f"sweep ({executor}) done", unit="cell", disable=not progress)
     try:
         while queue or running:
             while queue and len(running) < workers:

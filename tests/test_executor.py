@@ -39,7 +39,7 @@ def _cells_of(cells_dir, model) -> list[str]:
 def _workers(log_dir) -> dict[str, int]:
     """model -> pid of the worker that evaluates it, from the workers' own log lines."""
     found = {}
-    for log in log_dir.glob("*/*_log.out"):
+    for log in log_dir.glob("*_log.out"):
         for pid, model in WORKER_LINE.findall(log.read_text()):
             found[model] = int(pid)
     return found
