@@ -137,8 +137,12 @@ def cmd_sweep(args) -> int:
     from .plotting import emergence_plot
     from .sweep import run_sweep
     out = _output_path(args.out, "--out", directory=True)  # fails before any cell is computed
+    engine = {"gpus_per_job": args.gpus_per_job, "mem": args.mem, "time": args.time,
+              "partition": args.partition, "workers": args.workers, "log_dir": args.log_dir}
     frame = run_sweep(args.models, args.tasks, shots=args.shots, seeds=args.seeds, n=args.n,
-                      strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet)
+                      strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet,
+                      executor=args.executor,
+                      executor_options={k: v for k, v in engine.items() if v is not None})
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -212,6 +216,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="exact_match", help="metric to plot and print")
     p.add_argument("--x", default="params", choices=["params", "train_flops"], help="x axis of the plot")
     p.add_argument("--out", default="sweep-out", help="output directory (default sweep-out)")
+    engine = p.add_argument_group("engine", "compute the uncomputed cells as jobs, one per model "
+                                            "(submitit; see the README on running on a cluster)")
+    engine.add_argument("--executor", default="inprocess",
+                        help="inprocess (default), local (worker processes here) or slurm")
+    engine.add_argument("--gpus-per-job", help="GPUs per job (default 0)")
+    engine.add_argument("--mem", help="memory per job, e.g. 32G")
+    engine.add_argument("--time", help="time limit per job: minutes, H:MM:SS or D-HH:MM:SS")
+    engine.add_argument("--partition", help="SLURM partition")
+    engine.add_argument("--workers", help="jobs running at once (default: CPUs for local, no limit for slurm)")
+    engine.add_argument("--log-dir", help="job files and logs, on a filesystem the workers share")
     common(p)
     p.set_defaults(func=cmd_sweep)
 

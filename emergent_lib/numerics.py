@@ -102,6 +102,13 @@ def pin_this_process() -> None:
     os.environ.update(pinned_env())
 
 
+def mode_env() -> dict[str, str | None]:
+    """This process's values (None: unset) of the variables that decide its numeric mode: a
+    worker process that sets them before loading torch computes in the same mode."""
+    names = ("EMERGENT_TOY_SIMD", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
+    return {name: os.environ.get(name) for name in names}
+
+
 def kernel_args() -> list[str]:
     """`--env NAME VALUE` arguments that install a Jupyter kernel in the pinned mode."""
     return [arg for name, value in pinned_env().items() for arg in ("--env", name, value)]

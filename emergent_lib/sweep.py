@@ -153,13 +153,19 @@ def _rows(body: dict) -> list[dict]:
 def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterable[int] = (0,),
               seeds: Iterable[int] = (0,), n: int = 100, strategy: str = "direct",
               cache_dir: str | Path | None = None, batch_size: int = 32, progress: bool = True,
-              keep_records: bool = False) -> pd.DataFrame:
+              keep_records: bool = False, executor: str = "inprocess",
+              executor_options: dict | None = None) -> pd.DataFrame:
     """Evaluate every model on every task, shot count and seed; return a tidy DataFrame.
 
     One row per (cell, metric) with columns model, family, params, train_tokens,
     train_flops, model_seed, task, strategy, shots, seed, n, metric, value, ci_low,
     ci_high, chance. Cached cells are read back without loading the model at all.
+
+    `executor` "local" or "slurm" computes the uncomputed cells on an engine first, one job
+    per model (`executors`; `executor_options`: gpus_per_job, mem, time, partition, workers,
+    log_dir); the table is then assembled from the cache as here.
     """
+    arguments = dict(locals())  # every argument, so that a worker sweeps as asked
     if n <= 0:
         raise TaskError(f"n (the number of test examples) must be positive, got {n}")
     models, tasks = list(models), list(tasks)
@@ -172,10 +178,17 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     cache = _CellCache(Path(cache_dir) if cache_dir else None)
     rows, records = [], {}
     cells = [(m, t, k, s) for m in models for t in tasks for k in shots for s in seeds]
+
+    def key_of(model, task, k, seed) -> dict:
+        return cell_key(model, task, strategy, k, seed, n, batch_size)
+
+    if executor != "inprocess" or executor_options:
+        _run_on_engine(cache, cells, key_of, executor, executor_options, progress,
+                       {**arguments, "tasks": tasks, "shots": shots, "seeds": seeds})
     loaded: dict[str, LanguageModel] = {}
     bar = tqdm(cells, desc="sweep", disable=not progress)
     for model, task, k, seed in bar:
-        key = cell_key(model, task, strategy, k, seed, n, batch_size)
+        key = key_of(model, task, k, seed)
         body = cache.get(key)
         if body is None:
             if model not in loaded:
@@ -196,3 +209,20 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
         frame.attrs["records"] = records
     return frame
 
+
+def _run_on_engine(cache: _CellCache, cells: list, key_of, executor: str, options: dict | None,
+                   progress: bool, arguments: dict) -> None:
+    """Hand the uncomputed cells to an engine, one job per model; each job runs this sweep on
+    its model in a worker, with `arguments` as given here."""
+    from .executors import check_executor, run_on_engine
+
+    check_executor(executor, options)  # a bad option fails before any key is computed
+    missing: dict[str, list[Path]] = {}
+    for model, task, k, seed in cells:
+        key = key_of(model, task, k, seed)
+        if cache.get(key) is None:
+            missing.setdefault(model, []).append(cache.path(key))
+    worker_args = {**arguments, "cache_dir": str(cache.root), "progress": False, "keep_records": False,
+                   "executor": "inprocess", "executor_options": None}
+    del worker_args["models"]
+    run_on_engine(executor, options, missing, worker_args, cache.root, progress)
