@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from .errors import UnknownNameError, unknown_name
+
 __all__ = ["EXECUTORS", "check_executor", "run_on_engine"]
 
 EXECUTORS = {
@@ -80,16 +82,12 @@ def _count(value, name: str, minimum: int) -> int:
 
 def check_executor(executor: str, options: dict | None) -> dict:
     """The options, checked and in submitit's units; a one-line error for anything wrong."""
-    from .tasks import suggest
-
     if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor '{executor}'.{suggest(str(executor), list(EXECUTORS))} "
-                         f"Known executors: {', '.join(EXECUTORS)}")
+        raise UnknownNameError(unknown_name("executor", str(executor), list(EXECUTORS)))
     options = dict(options or {})
     for name in options:
         if name not in OPTIONS:
-            raise ValueError(f"unknown executor option '{name}'.{suggest(str(name), list(OPTIONS))} "
-                             f"Known options: {', '.join(OPTIONS)}")
+            raise UnknownNameError(unknown_name("executor option", str(name), list(OPTIONS), plural="options"))
     options = {k: v for k, v in options.items() if v is not None}
     if executor == "inprocess" and options:
         raise ValueError(f"executor options ({', '.join(options)}) need an engine; "
