@@ -8,9 +8,12 @@ Pythia's. So the compute per token is Pythia's; two things differ: a random mode
 writes the newline that ends an answer, so every answer runs to the task's token budget
 (an upper bound on generation), and the prompts are tokenized by a similar BPE, not
 Pythia's own. Every cell is computed (an empty cell cache); the script prints the wall
-time, the CPU time and the seconds per cell, for the whole command and for each model.
+time and the CPU time (user + system, summed over torch's threads: on a busy shared machine
+a steadier figure than the wall time) of the whole command, or with --per-model of one
+command per model.
 
-    python benchmarks/bench_ladder.py [--models pythia-14m pythia-31m] [--n 64] [--device cpu] [--dtype float32]
+    python benchmarks/bench_ladder.py [--models pythia-14m pythia-31m] [--n 64] [--per-model]
+                                      [--device cpu] [--dtype float32]
 """
 from __future__ import annotations
 
@@ -50,7 +53,7 @@ def build_cache(root: Path, names: list[str]) -> None:
         model = GPTNeoXForCausalLM(config)
         card = card_for(name)
         n = sum(p.numel() for p in model.parameters())
-        if "Table 1" in card.params_source and n != card.params:
+        if card.params_source.startswith("Biderman et al. 2023, Table 1") and n != card.params:
             raise SystemExit(f"{name}: {n} parameters, Table 1 says {card.params:.0f}: the shape is wrong")
         repo = root / f"models--{card.hub_id.replace('/', '--')}"
         commit = hashlib.sha1(name.encode()).hexdigest()
@@ -81,28 +84,31 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=64)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--per-model", action="store_true", help="also time each model on its own")
+    parser.add_argument("--per-model", action="store_true",
+                        help="one command per model, each timed (their sum is the whole command plus process starts)")
     args = parser.parse_args()
+    cells = len(TASKS) * len(SHOTS)
+    print(f"{len(TASKS)} tasks x shots {'/'.join(SHOTS)} x n={args.n}, device {args.device}, {args.dtype}, "
+          f"{os.cpu_count()} CPUs, load average at the start {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         print("building the stand-in hub cache:", flush=True)
         build_cache(tmp / "hub", args.models)
         env = {**os.environ, "HF_HUB_CACHE": str(tmp / "hub"), "HF_HUB_OFFLINE": "1",
                "EMERGENT_CACHE": str(tmp / "emergent"), "PYTHONWARNINGS": "ignore"}
-        cells = len(TASKS) * len(SHOTS)
-        rows = []
+        print(f"{'models':<20} {'cells':>5} {'wall s':>8} {'CPU s':>8} {'CPU s/cell':>11}", flush=True)
+        runs = [[name] for name in args.models] if args.per_model else [args.models]
+        total_wall = total_cpu = 0.0
+        for i, models in enumerate(runs):
+            env["EMERGENT_CACHE"] = str(tmp / f"emergent-{i}")  # empty: every cell is computed
+            wall, cpu = timed_sweep(models, args, env, tmp / f"out-{i}")
+            total_wall, total_cpu = total_wall + wall, total_cpu + cpu
+            name = models[0] if args.per_model else "the whole command"
+            print(f"{name:<20} {cells * len(models):>5} {wall:>8.1f} {cpu:>8.1f} "
+                  f"{cpu / (cells * len(models)):>11.2f}", flush=True)
         if args.per_model:
-            for name in args.models:
-                env["EMERGENT_CACHE"] = str(tmp / f"emergent-{name}")
-                rows.append((name, cells, *timed_sweep([name], args, env, tmp / f"out-{name}")))
-        env["EMERGENT_CACHE"] = str(tmp / "emergent")
-        rows.append(("the whole command", cells * len(args.models), *timed_sweep(args.models, args, env, tmp / "out")))
-    print(f"\n{len(TASKS)} tasks x shots {'/'.join(SHOTS)} x n={args.n}, device {args.device}, {args.dtype}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    print(f"{'models':<20} {'cells':>5} {'wall s':>8} {'CPU s':>8} {'wall s/cell':>12}")
-    for name, n_cells, wall, cpu in rows:
-        print(f"{name:<20} {n_cells:>5} {wall:>8.1f} {cpu:>8.1f} {wall / n_cells:>12.2f}")
-
+            print(f"{'sum':<20} {cells * len(runs):>5} {total_wall:>8.1f} {total_cpu:>8.1f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 if __name__ == "__main__":
     main()
