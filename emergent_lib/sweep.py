@@ -19,7 +19,9 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .metrics import score
-from .models import LanguageModel, load, model_fingerprint, resolve
+from .devices import default_batch_size, dtype_name, pick_device
+from .hub import revision_step
+from .models import LanguageModel, load, model_fingerprint, resolve, spec_revision, training_flops
 from .numerics import current_mode
 from .paths import atomic_write_text, cache_root
 from .prompting import get_strategy
@@ -56,14 +58,16 @@ def _cell_examples(task: Task, n: int, shots: int, seed: int) -> tuple[list[Exam
 
 
 def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int, n: int,
-             batch_size: int = 32) -> dict:
+             batch_size: int = 32, dtype: str = "float32") -> dict:
     """What identifies a cell; its hash names the cache file.
 
     Names are not enough: a task edited under the same name, or a checkpoint directory
     retrained in place, must not be served the old results. So the key holds a fingerprint
     of the task (its fields and the cell's own rendered items) and of local model files,
     and the numeric mode the evaluating process computes in (a greedy answer near a tie can
-    change with the CPU's SIMD level; `numerics`).
+    change with the CPU's SIMD level; `numerics`). A model's dtype decides its answers too;
+    its device does not (`devices`). Cells in float32, the default, keep the keys they had
+    before dtypes were chosen, so their cache stays valid.
     """
     task_obj = get_task(task)
     items, pool = _cell_examples(task_obj, n, shots, seed)
@@ -73,6 +77,11 @@ def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int,
     weights = model_fingerprint(model)
     if weights:
         key["weights"] = weights
+    revision = spec_revision(model)
+    if revision is not None:
+        key["revision"] = revision
+    if dtype_name(dtype) != "float32":
+        key["dtype"] = dtype_name(dtype)
     if get_strategy(strategy).batch_dependent:  # one random stream per batch: keyed by batch size
         key["batch_size"] = batch_size
     recipe = _recipe(model)
@@ -140,10 +149,12 @@ _SEED_IN_SPEC = re.compile(r"/seed(\d+)")
 def _rows(body: dict) -> list[dict]:
     key, card = body["key"], body["card"]
     seed_match = _SEED_IN_SPEC.search(key["model"])
+    revision = key.get("revision")
     base = {"model": key["model"], "family": card["family"], "params": card["params"],
             "train_tokens": card["train_tokens"],
-            "train_flops": (6.0 * card["params"] * card["train_tokens"]
+            "train_flops": (training_flops(card["params"], card["train_tokens"])
                             if card["params"] and card["train_tokens"] else None),
+            "revision": revision, "step": revision_step(revision), "dtype": key.get("dtype", "float32"),
             "model_seed": int(seed_match.group(1)) if seed_match else (0 if key["model"].startswith("toy/") else None),
             "task": key["task"], "strategy": key["strategy"], "shots": key["shots"],
             "seed": key["seed"], "n": key["n"]}
@@ -152,14 +163,16 @@ def _rows(body: dict) -> list[dict]:
 
 def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterable[int] = (0,),
               seeds: Iterable[int] = (0,), n: int = 100, strategy: str = "direct",
-              cache_dir: str | Path | None = None, batch_size: int = 32, progress: bool = True,
-              keep_records: bool = False, executor: str = "inprocess",
-              executor_options: dict | None = None) -> pd.DataFrame:
+              cache_dir: str | Path | None = None, batch_size: int | None = None, progress: bool = True,
+              keep_records: bool = False, device: str = "cpu", dtype: str = "float32",
+              executor: str = "inprocess", executor_options: dict | None = None) -> pd.DataFrame:
     """Evaluate every model on every task, shot count and seed; return a tidy DataFrame.
 
     One row per (cell, metric) with columns model, family, params, train_tokens,
-    train_flops, model_seed, task, strategy, shots, seed, n, metric, value, ci_low,
-    ci_high, chance. Cached cells are read back without loading the model at all.
+    train_flops, revision, step, dtype, model_seed, task, strategy, shots, seed, n, metric,
+    value, ci_low, ci_high, chance. Cached cells are read back without loading the model at
+    all. Models load on `device` in `dtype` (`models.load`); batch_size defaults to what
+    suits the device (`devices.default_batch_size`).
 
     `executor` "local" or "slurm" computes the uncomputed cells on an engine first, one job
     per model (`executors`; `executor_options`: gpus_per_job, mem, time, partition, workers,
@@ -174,13 +187,15 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
     get_strategy(strategy)
     for m in models:
         resolve(m)
+    device, dtype = pick_device(device), dtype_name(dtype)
+    batch_size = default_batch_size(device) if batch_size is None else batch_size
     shots, seeds = list(shots), list(seeds)
     cache = _CellCache(Path(cache_dir) if cache_dir else None)
     rows, records = [], {}
     cells = [(m, t, k, s) for m in models for t in tasks for k in shots for s in seeds]
 
     def key_of(model, task, k, seed) -> dict:
-        return cell_key(model, task, strategy, k, seed, n, batch_size)
+        return cell_key(model, task, strategy, k, seed, n, batch_size, dtype)
 
     if executor != "inprocess" or executor_options:
         _run_on_engine(cache, cells, key_of, executor, executor_options, progress,
@@ -193,7 +208,7 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
         if body is None:
             if model not in loaded:
                 loaded.clear()  # one model in memory at a time
-                loaded[model] = load(model)
+                loaded[model] = load(model, device=device, dtype=dtype)
             lm = loaded[model]
             bar.set_postfix_str(f"{model} {_task_id(task)} {k}-shot seed {seed}")
             result = evaluate_cell(lm, task, n=n, shots=k, seed=seed, strategy=strategy,

@@ -145,7 +145,7 @@ def test_eval_records_are_written_after_the_metrics(tmp_path, monkeypatch, capsy
         (tmp_path / "gone").write_text("")  # the parent becomes a file meanwhile
         return {"metrics": {"exact_match": metric}, "records": [{"output": "3"}]}
 
-    monkeypatch.setattr(models, "load", lambda spec: object())
+    monkeypatch.setattr(models, "load", lambda spec, **kw: object())
     monkeypatch.setattr(sweep, "evaluate_cell", evaluate)
     assert cli.main(["eval", "smollm2-135m", "addition-1d", "--n", "2", "--quiet", "--records", str(records)]) == 2
     out, err = capsys.readouterr()

@@ -146,14 +146,14 @@ def test_hub_model_without_network_says_how_to_get_it(monkeypatch, tmp_path):
         load("EleutherAI/pythia-14m")
     msg = str(err.value)
     assert "not in the local Hugging Face cache" in msg
-    assert "huggingface-cli download EleutherAI/pythia-14m" in msg
+    assert "`hf download EleutherAI/pythia-14m`" in msg
 
 
 def test_sweep_caches_resumes_and_recomputes_corrupt_cells(smollm2, tmp_path, monkeypatch):
     import emergent_lib.sweep as sweep
     calls = []
     real = sweep.evaluate_cell
-    monkeypatch.setattr(sweep, "load", lambda spec: smollm2)
+    monkeypatch.setattr(sweep, "load", lambda spec, **kw: smollm2)
     monkeypatch.setattr(sweep, "evaluate_cell", lambda *a, **k: calls.append(k["seed"]) or real(*a, **k))
     kw = dict(models=["smollm2-135m"], tasks=["addition-1d"], shots=[4], n=16, cache_dir=tmp_path, progress=False)
     first = run_sweep(seeds=[0], **kw)

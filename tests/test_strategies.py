@@ -293,7 +293,7 @@ def test_sweep_caches_each_strategy_separately(smollm2, tmp_path, monkeypatch):
     import emergent_lib.sweep as sweep
     calls = []
     real = sweep.evaluate_cell
-    monkeypatch.setattr(sweep, "load", lambda spec: smollm2)
+    monkeypatch.setattr(sweep, "load", lambda spec, **kw: smollm2)
     monkeypatch.setattr(sweep, "evaluate_cell",
                         lambda *a, **k: calls.append(k["strategy"]) or real(*a, **k))
     kw = dict(models=["smollm2-135m"], tasks=["addition-1d"], shots=[2], n=2, cache_dir=tmp_path, progress=False)

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from ..models import training_flops
 from ..numerics import current_mode
 from .model import MAX_LEN, count_params, make_model, to_hf
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, VOCAB, build_tokenizer, encode
@@ -202,7 +203,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
 
         def snapshot(step: int) -> dict:
             return {**base, "step": step, "tokens_seen": tokens,
-                    "train_flops": 6 * non_emb * tokens,
+                    "train_flops": training_flops(non_emb, tokens),
                     "loss": history[-1][1] if history else None,
                     "train_seconds": round(time.perf_counter() - t0, 3),
                     # CPU time of this process: what the wall time would be on an idle core
