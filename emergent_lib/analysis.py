@@ -12,7 +12,7 @@ import numpy as np
 
 __all__ = ["total_improvement", "linearity", "breakthroughness", "SigmoidFit", "fit_sigmoid",
            "threshold_crossing", "extrapolate_linear", "separating_threshold", "BootstrapResult",
-           "bootstrap_curve"]
+           "bootstrap_curve", "resample_published"]
 
 
 def _sorted(x: Sequence[float], y: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -189,11 +189,7 @@ def bootstrap_curve(x: Sequence[float], per_example, statistic: Callable[[np.nda
         raise ValueError(f"level must be between 0 and 1, got {level}")
 
     def value(curve):
-        try:
-            v = statistic(x, curve)
-        except (RuntimeError, ValueError, FloatingPointError):  # e.g. a fit that does not converge
-            return None
-        return None if v is None or not np.isfinite(v) else float(v)
+        return _statistic_or_none(statistic, x, curve)
 
     estimate = value(np.array([r.mean() for r in rows]))
     rng = np.random.default_rng(seed)
@@ -207,6 +203,19 @@ def bootstrap_curve(x: Sequence[float], per_example, statistic: Callable[[np.nda
         v = value(curve)
         if v is not None:
             samples.append(v)
+    return _percentile_result(estimate, samples, n_boot, level)
+
+
+def _statistic_or_none(statistic, x, curve) -> float | None:
+    """The statistic of one curve, or None where it is undefined."""
+    try:
+        v = statistic(x, curve)
+    except (RuntimeError, ValueError, FloatingPointError):  # e.g. a fit that does not converge
+        return None
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _percentile_result(estimate, samples, n_boot, level) -> BootstrapResult:
     samples = np.array(samples)
     estimate = np.nan if estimate is None else estimate
     if len(samples) == 0:
@@ -215,3 +224,32 @@ def bootstrap_curve(x: Sequence[float], per_example, statistic: Callable[[np.nda
     return BootstrapResult(estimate, float(np.quantile(samples, tail)),
                            float(np.quantile(samples, 1 - tail)), samples,
                            failed=n_boot - len(samples))
+
+
+def resample_published(x: Sequence[float], y: Sequence[float], stderr: Sequence[float],
+                       statistic: Callable[[np.ndarray, np.ndarray], float | None],
+                       n_boot: int = 1000, level: float = 0.95, seed: int = 0) -> BootstrapResult:
+    """Interval of a statistic of a published curve, from the published standard errors.
+
+    Published results rarely come with per-problem scores, so `bootstrap_curve` cannot
+    resample the problems. Each resample instead draws every point as
+    value ~ Normal(y_i, stderr_i), independently (a parametric bootstrap), and applies
+    `statistic(x, curve)`. Like `bootstrap_curve`, it covers only the test-set noise that
+    the standard errors describe, and it ignores that one benchmark's questions are shared
+    by all models (which makes neighbouring points agree more than independent draws do).
+    """
+    x = np.asarray(x, dtype=float)
+    y, se = np.asarray(y, dtype=float), np.asarray(stderr, dtype=float)
+    if not (x.shape == y.shape == se.shape) or x.ndim != 1:
+        raise ValueError("x, y and stderr must be 1-D arrays of the same length")
+    if not np.all(np.isfinite(se)) or np.any(se < 0):
+        raise ValueError("every standard error must be a finite number >= 0")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, got {level}")
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(n_boot):
+        v = _statistic_or_none(statistic, x, y + se * rng.standard_normal(len(y)))
+        if v is not None:
+            samples.append(v)
+    return _percentile_result(_statistic_or_none(statistic, x, y), samples, n_boot, level)

@@ -39,7 +39,15 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelCard:
-    """What we know about a model before loading it: size, training data, provenance."""
+    """What we know about a model before loading it: size, training data, provenance.
+
+    `params` is the count that `params_source` names (for most registry models all the
+    parameters of the released checkpoint; for toy models their non-embedding count, as in
+    their FLOPs); `params_non_embedding` leaves out the token
+    (and position) embeddings and, where untied, the output embedding: the size that
+    scaling laws use (Kaplan et al. 2020) and Biderman et al. 2023 recommend. Each has its
+    own source, and a plot says on its axis which one it uses.
+    """
     name: str
     family: str
     params: float | None
@@ -47,6 +55,8 @@ class ModelCard:
     hub_id: str | None = None
     params_source: str = ""
     tokens_source: str = ""
+    params_non_embedding: float | None = None
+    params_non_embedding_source: str = ""
 
     @property
     def train_flops(self) -> float | None:
@@ -82,7 +92,10 @@ def model_cards() -> dict[str, ModelCard]:
                 name=row["name"], family=row["family"], hub_id=row["hub_id"],
                 params=float(row["params"]), params_source=row["params_source"],
                 train_tokens=float(row["train_tokens"]) if row["train_tokens"] else None,
-                tokens_source=row["tokens_source"])
+                tokens_source=row["tokens_source"],
+                params_non_embedding=(float(row["params_non_embedding"])
+                                      if row["params_non_embedding"] else None),
+                params_non_embedding_source=row["params_non_embedding_source"])
     return cards
 
 
