@@ -264,7 +264,7 @@ def test_explanations_window_sentence_is_the_power_law_model():
 def test_chapters_paste_what_the_labs_glue(chapter, lab, key):
     """A chapter's number from a lab is pasted from that lab's glue, and the built page shows it."""
     source = (ROOT / f"{chapter}.md").read_text(encoding="utf-8")
-    assert f"{{glue:text}}`../labs/{lab}::{key}:s`" in source
+    assert f"{{glue:text}}`../labs/{lab}.md::{key}:s`" in source
     value = glued_values(executed(lab))[key].strip("'\"")
     assert value
     html = ROOT / "_build" / "html" / f"{chapter}.html"
