@@ -93,3 +93,21 @@ def test_published_numbers_have_sources():
             for col in ("paper", "table_or_figure", "task", "metric", "value", "retrieved_from"):
                 assert row[col].strip(), f"{path.name}:{i}: empty {col}"
             float(row["value"])  # every value is a number
+
+
+def test_published_numbers_cite_the_paper_itself():
+    """A reader can check every number: its source is the paper's arXiv URL with a version
+    and the table that prints it, not a copy found somewhere else."""
+    arxiv_url = re.compile(r"https://arxiv\.org/abs/(\d{4}\.\d{4,5})v\d+")
+    for path in sorted(PUBLISHED.glob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        for i, row in enumerate(rows, start=2):
+            source = row["retrieved_from"]
+            urls = [m.group(1) for m in arxiv_url.finditer(source)]
+            assert urls == [row["arxiv"]], f"{path.name}:{i}: source {source!r} is not arXiv:{row['arxiv']}"
+            other = [u for u in re.findall(r"https?://\S+", source) if not arxiv_url.match(u)]
+            assert not other, f"{path.name}:{i}: source names something other than the paper: {other}"
+            for table in row["table_or_figure"].split(";"):
+                assert table.strip() in source, f"{path.name}:{i}: source does not name {table.strip()}"
+            assert "search index" not in source and "retrieved" not in source, f"{path.name}:{i}: {source!r}"

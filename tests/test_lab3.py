@@ -350,3 +350,38 @@ def test_executed_lab3_says_what_the_tests_check():
     assert glued["real_verdict"].startswith("Even the best and the worst strategy have overlapping")
     assert float(glued["true_steps"]) > 0.5 and float(glued["unit_starts"]) < 0.25
     assert 8 < float(glued["length_ratio"]) < 11
+
+
+def test_executed_lab3_verdicts_follow_the_ladders_and_the_chains(ladders, real_records):
+    """The verdicts added to Lab 3's text, each against the evaluations recomputed here."""
+    glued = glued_values(executed(LAB.stem))
+    pad, direct, long = ladders["scratchpad"], ladders["direct"], ladders["direct-long"]
+    steps = {k: asdict(FAMILIES[LADDERS[k]].train)["steps"] for k in ("direct", "direct-long")}
+    assert float(glued["long_factor"]) == steps["direct-long"] / steps["direct"]
+    assert float(glued["long_top_em"]) == pytest.approx(long["em"][-1])
+    # equal compute, size by size: the plain-text verdict the chapter pastes
+    long_better = sum(b.mean() > a.mean() and _paired_p(ra, rb) < 0.05 for ra, rb, a, b in
+                      ((ra, rb, _correct(ra), _correct(rb)) for ra, rb in zip(pad["records"], long["records"])))
+    pad_better = sum(a.mean() > b.mean() and _paired_p(ra, rb) < 0.05 for ra, rb, a, b in
+                     ((ra, rb, _correct(ra), _correct(rb)) for ra, rb in zip(pad["records"], long["records"])))
+    text = glued["compute_verdict_text"].strip("'\"")
+    assert text.endswith(f"better at {long_better} of {len(pad['sizes'])} sizes and the scratchpad at {pad_better}"), text
+    assert glued["compute_sentence"].startswith("At equal compute the verdict is different")  == (pad_better == 0)
+    # equal problems: the Figure-3 shape holds when the scratchpad first pays above the smallest size
+    p = np.array([_paired_p(a, b) for a, b in zip(pad["records"], direct["records"])])
+    wins = (pad["em"] > direct["em"]) & (p < 0.05)
+    shape = wins.any() and not wins[0]
+    assert glued["figure3_sentence"].startswith("Given the same training problems, this is the shape") == shape
+    # SmolLM2: the opening verdict, the chains and the vote
+    rates = {k: np.mean([r["prediction"] == r["answer"] for r in recs]) for k, recs in real_records.items()}
+    assert glued["real_opening"].startswith("No strategy makes SmolLM2 good") == (max(rates.values()) < 0.5)
+    assert (f"chain of thought solves {rates[('cot', 4)]:.0%} of the problems and plain 4-shot prompting "
+            f"{rates[('direct', 4)]:.0%}") in glued["cot_text"]
+    assert glued["chain_sentence"].startswith("But they are sums of the wrong numbers") == \
+        (float(glued["unit_starts"]) < 0.5)
+    assert glued["true_words"].endswith("even true") == (float(glued["true_steps"]) > 0.5)
+    vote = rates[("self-consistency", 4)]
+    assert (glued["vote_noise"] == "for this one it is noise") == (vote < 0.5)
+    # the product of the per-line rates against exact match
+    assert glued["product_sentence"].startswith("exact match behaves roughly like") == \
+        (float(glued["product_gap"]) <= 0.1)
