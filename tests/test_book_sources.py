@@ -95,6 +95,9 @@ def test_published_numbers_have_sources():
             float(row["value"])  # every value is a number
 
 
+README_TEXT = (PUBLISHED / "README.md").read_text(encoding="utf-8")
+
+
 def test_published_numbers_cite_the_paper_itself():
     """A reader can check every number: its source is the paper's arXiv URL with a version
     and the table that prints it, not a copy found somewhere else."""
@@ -104,6 +107,10 @@ def test_published_numbers_cite_the_paper_itself():
             rows = list(csv.DictReader(fh))
         for i, row in enumerate(rows, start=2):
             source = row["retrieved_from"]
+            if "arxiv" not in row:  # results the authors released as files (Pythia's evals), not a table
+                assert re.fullmatch(r"github\.com/[\w.-]+/[\w.-]+@[0-9a-f]{12}", source), f"{path.name}:{i}: {source!r}"
+                assert source.rsplit("@", 1)[1] in README_TEXT, f"{path.name}: commit not in the data README"
+                continue
             urls = [m.group(1) for m in arxiv_url.finditer(source)]
             assert urls == [row["arxiv"]], f"{path.name}:{i}: source {source!r} is not arXiv:{row['arxiv']}"
             other = [u for u in re.findall(r"https?://\S+", source) if not arxiv_url.match(u)]

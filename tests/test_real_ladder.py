@@ -104,7 +104,7 @@ def test_revision_loads_the_weights_of_that_commit(offline_hub):
     assert all(abs(a - b) > 1e-3 for a, b in zip(at_main, at_step))
     # Pythia's step 1000 has seen 1000 batches of 1024 x 2048 tokens
     assert step.card.train_tokens == 2_097_152_000
-    assert step.card.train_flops == pytest.approx(6 * 14e6 * 2_097_152_000)
+    assert step.card.train_flops == pytest.approx(6 * 14_067_712 * 2_097_152_000)  # the card's count
     assert load(f"{HUB_ID}@step1000").card.name == "pythia-14m@step1000"
 
 
@@ -192,7 +192,7 @@ def test_sweep_over_two_revisions_has_a_row_for_each(offline_hub, tmp_path):
     assert rows.loc["pythia-14m@step1000", "revision"] == "step1000"
     assert rows.loc["pythia-14m@step1000", "step"] == 1000
     assert rows.loc["pythia-14m@step1000", "train_tokens"] == 2_097_152_000
-    assert rows.loc["pythia-14m@step1000", "train_flops"] == pytest.approx(6 * 14e6 * 2_097_152_000)
+    assert rows.loc["pythia-14m@step1000", "train_flops"] == pytest.approx(6 * 14_067_712 * 2_097_152_000)  # the card's count
     assert set(rows["dtype"]) == {"float32"}
     assert abs(rows["value"].iloc[0] - rows["value"].iloc[1]) > 1e-3
 
