@@ -170,6 +170,8 @@ def test_executed_lab4a_target_length_says_what_its_numbers_say(default_family):
         assert ", ".join(f"{b:.1f}" for b in sharpness) in sentence
         if key == "length_measured_sentence":
             meas_later, meas_sharper = later, rises(sharpness)
+        else:
+            assert sentence.endswith("That is the prediction.") == (later and rises(sharpness))
     expected = ("holds" if meas_later and meas_sharper else
                 "holds for the threshold but not for the sharpness" if meas_later else
                 "holds for the sharpness but not for the threshold" if meas_sharper else "does not hold")
