@@ -4,7 +4,7 @@ page's glued numbers and verdicts against values recomputed here from the sweep 
 
 The page checks read the book build (`executed`); they ask run_sweep for exactly the cells the
 labs use, so after a build they read the cache. The calibration check loads the 14 toy models
-once to score their wrong answers (about half a minute on two cores). Margins that are asserted
+once to score every answer they wrote (under a minute of CPU). Margins that are asserted
 as science, not only as agreement with the page, hold for any training seed (the reasons are
 given beside each one).
 """
