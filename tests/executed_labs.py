@@ -18,11 +18,12 @@ CACHE = ROOT / "_build" / ".jupyter_cache"  # jupyter-book's execution cache
 
 
 def executed(name: str):
-    """labs/<name>.md with the outputs of the build's run of its current code."""
+    """labs/<name>.md (or, for a name such as "book/evidence", that chapter page) with the
+    outputs of the build's run of its current code."""
     jupytext = pytest.importorskip("jupytext")
     jupyter_cache = pytest.importorskip("jupyter_cache")
     allow = os.environ.get("EMERGENT_ALLOW_NO_BOOK") == "1"
-    nb = jupytext.read(ROOT / "labs" / f"{name}.md")
+    nb = jupytext.read(ROOT / f"{name}.md" if "/" in name else ROOT / "labs" / f"{name}.md")
     if not CACHE.is_dir():
         if allow:
             pytest.skip(f"{CACHE} is missing and EMERGENT_ALLOW_NO_BOOK=1: book not built")

@@ -247,8 +247,7 @@ def test_executed_lab3_reach_says_what_its_numbers_say(ladder_scores):
 
 # ----------------------------------------------------------------------------- chapter 5: inverse scaling
 def test_executed_chapter5_names_the_truthfulqa_row_of_table1():
-    # `executed` reads labs/<name>.md; the chapter is a notebook page one folder over
-    glued = glued_values(executed("../book/predicting"))
+    glued = glued_values(executed("book/predicting"))
     table1 = pd.read_csv(files("emergent_lib").joinpath("data/published/wei2022_table1_emergent_scale.csv"))
     row = table1[table1["task"].str.contains("Truthful")].iloc[0]
     assert glued["tqa_sentence"] == (f"Their Table 1 gives its emergent scale as {row['model']} "
