@@ -39,7 +39,7 @@ AUTOGRADER_FILES = "/autograder/source/files"
 
 
 # The course's masters in the order of its chapters; any other master follows, by name
-CHAPTERS = ("definition", "evidence", "strategies", "explanations")
+CHAPTERS = ("definition", "evidence", "strategies", "explanations", "predicting")
 
 
 def list_masters(masters_dir: str | Path = "assignments") -> dict[str, Path]:

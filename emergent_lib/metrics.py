@@ -3,6 +3,8 @@
 Schaeffer et al. (2023) argue that much of what looks like sudden emergence comes from the
 choice of metric: exact match is all-or-nothing, while per-digit accuracy, edit distance
 and answer log-probability can change smoothly. So every evaluation reports several.
+Calibration (reliability bins, expected calibration error) asks a different question of the
+same answers: does the model's confidence in an answer match how often such answers are right?
 """
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ from .errors import UnknownNameError, unknown_name
 from .tasks import Task
 
 __all__ = ["exact_match", "digit_accuracy", "edit_distance", "edit_similarity", "brier_score",
-           "choice_probabilities", "METRICS", "per_example", "score", "bootstrap_ci"]
+           "choice_probabilities", "METRICS", "per_example", "score", "bootstrap_ci",
+           "reliability_bins", "expected_calibration_error"]
 
 
 def exact_match(prediction: str, answer: str) -> float:
@@ -65,6 +68,47 @@ def brier_score(logprobs: Sequence[float], label: int) -> float:
     y = np.zeros_like(p)
     y[label] = 1.0
     return float(((p - y) ** 2).sum())
+
+
+def _calibration_inputs(confidence, correct, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    conf = np.asarray(confidence, dtype=float)
+    right = np.asarray(correct, dtype=float)
+    if conf.ndim != 1 or conf.shape != right.shape or len(conf) == 0:
+        raise ValueError("need matching, non-empty 1-D arrays of confidences and right/wrong outcomes")
+    if np.any((conf < 0) | (conf > 1)) or np.isnan(conf).any():
+        raise ValueError("confidences must be probabilities in [0, 1]")
+    if not set(np.unique(right)) <= {0.0, 1.0}:
+        raise ValueError("outcomes must be 0/1 or True/False (was the answer right?)")
+    if not isinstance(n_bins, int) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    return conf, right
+
+
+def reliability_bins(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> dict[str, np.ndarray]:
+    """A reliability diagram's data: answers grouped by the model's confidence in them.
+
+    Equal-width bins on [0, 1] (a confidence of exactly 1 goes in the last bin). For each bin:
+    `low`, `high`, `count`, `confidence` (mean confidence) and `accuracy` (share right); the
+    last two are NaN in an empty bin. A calibrated model's accuracy equals its confidence.
+    """
+    conf, right = _calibration_inputs(confidence, correct, n_bins)
+    which = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    count = np.bincount(which, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_conf = np.bincount(which, weights=conf, minlength=n_bins) / count
+        accuracy = np.bincount(which, weights=right, minlength=n_bins) / count
+    edges = np.linspace(0, 1, n_bins + 1)
+    return {"low": edges[:-1], "high": edges[1:], "count": count, "confidence": mean_conf,
+            "accuracy": accuracy}
+
+
+def expected_calibration_error(confidence: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> float:
+    """ECE (Naeini et al. 2015; Guo et al. 2017): the answer-weighted mean gap between
+    accuracy and confidence over `reliability_bins`. 0 for a calibrated model; at most 1."""
+    bins = reliability_bins(confidence, correct, n_bins)
+    used = bins["count"] > 0
+    gap = np.abs(bins["accuracy"][used] - bins["confidence"][used])
+    return float(np.sum(bins["count"][used] * gap) / np.sum(bins["count"]))
 
 
 def _mc_accuracy(r: dict) -> float:

@@ -3,7 +3,7 @@ masters build; their solutions pass every public and hidden test, for any cohort
 student versions keep no solution and score zero as handed out; and the autograder gives exact
 partial credit, without crashing, to submissions with wrong answers, exceptions and wrong types.
 
-One build of all four assignments (`emergent assign`, what `make assignments` runs) into a
+One build of all five assignments (`emergent assign`, what `make assignments` runs) into a
 temporary folder is shared by every test. It runs `otter assign`, which grades the solutions
 itself and fails unless they get full marks. Each real grading starts a Jupyter kernel (about
 10 s on two busy cores), so the seed sweep and the hand-out checks run the notebooks' code and
@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.filterwarnings("ignore:The inplace keyword"),
 
 ROOT = Path(__file__).resolve().parents[1]
 MASTERS = ROOT / "assignments"
-NAMES = ["definition", "evidence", "strategies", "explanations"]
+NAMES = ["definition", "evidence", "strategies", "explanations", "predicting"]
 AUTOGRADED_POINTS = 9  # per assignment; each also has one written question of 3 points
 OTTER_CELL = re.compile(r"\bgrader\b")  # init, check, check-all and export cells
 ANSWER_TAGS = {"otter_answer_cell", "otter_assign_solution_cell"}  # student / autograder notebooks
@@ -132,7 +132,7 @@ def solution_lines(master: nbformat.NotebookNode) -> set[str]:
 # ----------------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    """All four assignments, built once the way `make assignments` does (wheel and all)."""
+    """All five assignments, built once the way `make assignments` does (wheel and all)."""
     from emergent_lib.coursework import build
     out = tmp_path_factory.mktemp("assignments")
     results = build(NAMES, masters_dir=MASTERS, out_dir=out, log=lambda line: None)
@@ -290,6 +290,10 @@ def sample_answers(name: str, built) -> tuple[dict[str, str], dict[str, float], 
                            'smallest_helped = f"{voting.loc[voting[\'helped\'], \'params\'].min():,} parameters"')
         return ({"q1": sol["q1"], "q2": sol["q2"], "q3": as_list, "q4": as_text},
                 {"q1": 3, "q2": 2, "q3": 0, "q4": 0}, None)
+    if name == "predicting":  # right, right, untouched; the error bar of one seed's answers, not two
+        one_seed = _replace(sol["q4"], "n_answers = 2 * N_PROBLEMS", "n_answers = N_PROBLEMS")
+        return ({"q1": sol["q1"], "q2": sol["q2"], "q4": one_seed},
+                {"q1": 2, "q2": 2, "q3": 0, "q4": 2}, None)
     # explanations: no validation; right; untouched; the mean of all positions, not the product
     no_validation = "def task_success(p, k):\n    return np.asarray(p, dtype=float) ** k\n"
     mean_not_product = _replace(sol["q4"], "right.mean(axis=0).prod()", "right.mean()")
