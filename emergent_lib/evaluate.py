@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .models import LanguageModel
+from .runs import seeded
 from .tasks import Example, Task
 
 __all__ = ["greedy_generate", "sample_generate", "score_continuations", "score_choices", "evaluate_examples",
@@ -153,9 +154,9 @@ def sample_generate(lm: LanguageModel, prompts: Sequence[str], n_samples: int, t
         raise ValueError(f"n_samples must be positive, got {n_samples}")
     if temperature <= 0:
         raise ValueError(f"temperature must be positive, got {temperature} (use greedy_generate for 0)")
-    torch.manual_seed(seed)
-    return _generate(lm, prompts, max_new_tokens, stop, batch_size, progress, "sampling",
-                     n_samples=n_samples, do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+    with seeded(seed):  # the caller's random stream is left as it was
+        return _generate(lm, prompts, max_new_tokens, stop, batch_size, progress, "sampling",
+                         n_samples=n_samples, do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
 
 
 def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations: Sequence[str],

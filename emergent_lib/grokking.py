@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .runs import seeded, with_overrides
+
 __all__ = ["GrokkingConfig", "GrokkingRun", "ModularAdditionMLP", "modular_addition_split",
            "train_grokking", "first_step_above"]
 
@@ -81,22 +83,11 @@ def train_grokking(seed: int = 0, steps: int | None = None, progress: bool = Tru
     Runs on `num_threads` torch threads (restored afterwards): this model is too small to
     gain from more, and loses badly on a busy machine.
     """
-    config = config or GrokkingConfig()
-    if steps is not None:
-        overrides["steps"] = steps
-    if overrides:
-        config = GrokkingConfig(**{**config.__dict__, **overrides})
-    previous_threads = torch.get_num_threads()
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    try:
-        return _train(seed, config, progress)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with seeded(seed, num_threads):
+        return _train(seed, with_overrides(config or GrokkingConfig(), steps, **overrides), progress)
 
 
 def _train(seed: int, config: GrokkingConfig, progress: bool) -> GrokkingRun:
-    torch.manual_seed(seed)
     a, b, answer, train, validation = modular_addition_split(
         config.modulus, config.train_fraction, torch.Generator().manual_seed(seed))
     model = ModularAdditionMLP(config.modulus, config.width)

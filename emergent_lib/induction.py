@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .runs import seeded, with_overrides
+
 __all__ = [
     "InductionConfig", "InductionRun", "AttentionOnlyTransformer", "repeated_sequences", "copy_masks",
     "train_induction", "phase_change_step", "attention_pattern", "attention_patterns",
@@ -225,22 +227,11 @@ def train_induction(seed: int = 0, steps: int | None = None, progress: bool = Tr
     it saves: on a 2-core machine shared with other work, 2 threads took 185 s where 1 took
     15 s. So training runs on `num_threads` (None: torch's setting), restored afterwards.
     """
-    previous_threads = torch.get_num_threads()
-    if num_threads:
-        torch.set_num_threads(num_threads)
-    try:
-        return _train_induction(seed, steps, progress, config, overrides)
-    finally:
-        torch.set_num_threads(previous_threads)
+    with seeded(seed, num_threads):
+        return _train_induction(seed, progress, with_overrides(config or InductionConfig(), steps, **overrides))
 
 
-def _train_induction(seed, steps, progress, config, overrides) -> InductionRun:
-    config = config or InductionConfig()
-    if steps is not None:
-        overrides["steps"] = steps
-    if overrides:
-        config = InductionConfig(**{**config.__dict__, **overrides})
-    torch.manual_seed(seed)
+def _train_induction(seed: int, progress: bool, config: InductionConfig) -> InductionRun:
     model = AttentionOnlyTransformer(config.vocab_size, config.length, config.n_layers,
                                      config.n_heads, config.d_model, config.positions)
     optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, betas=(0.9, 0.98),

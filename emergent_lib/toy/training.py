@@ -26,6 +26,7 @@ from typing import Callable
 
 from ..models import training_flops
 from ..numerics import current_mode
+from ..runs import seeded
 from .model import MAX_LEN, count_params, make_model, to_hf
 from .tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, VOCAB, build_tokenizer, encode
 
@@ -179,9 +180,7 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
     import torch.nn.functional as F
 
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with seeded(seed, num_threads=1):  # one thread: the fastest for models this small
         model = make_model(size, seed)
         tokenizer = build_tokenizer()
         total, non_emb = count_params(model)
@@ -236,5 +235,3 @@ def train(size: str, seed: int, cfg: TrainConfig, out: Path, meta: dict | None =
         final = {**snapshot(cfg.steps), "loss_history": history}
         _save(_export(model, cfg), tokenizer, out, final)
         return final
-    finally:
-        torch.set_num_threads(threads)
