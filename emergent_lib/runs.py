@@ -1,6 +1,6 @@
 """What every seeded computation shares: its own random state and thread count.
 
-The course's training loops (toy/training.py, induction.py, grokking.py) and sampling
+The course's training loops (toy/training.py, induction/train.py, grokking.py) and sampling
 (evaluate.sample_generate) each seed torch and pin threads. `seeded` does both inside a
 forked random state and restores the caller's threads afterwards, so a seeded run gives the
 same numbers whatever ran before it, and the caller's own random stream and thread setting
