@@ -25,9 +25,7 @@ The last three make several model calls per item, so they have no single prompt;
 prompts of their stages are built here (`zero_shot_cot_prompt`, `decompose_prompt`, ...).
 
 Reading answers: `extract_prediction(task, output, strategy)` gives the prediction a record
-holds. Reasoning strategies use `extract_answer`: the answer after the last "the answer is"
-(or "Answer:"); when there is no such phrase, the last number in the text for numeric
-tasks, and "" for other tasks.
+holds, by the strategy's reader (`answers.py`).
 """
 from __future__ import annotations
 
@@ -35,8 +33,10 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
+from .answers import (after_answer_phrase, after_prompt, after_scratchpad, chat_answer, direct_answer,
+                      extract_answer, reasoned_answer, reasoning_of)
 from .errors import TaskError, UnknownNameError, unknown_name
-from .tasks import Example, Task, get_task, list_tasks, normalise_answer
+from .tasks import Example, Task, get_task, list_tasks
 
 __all__ = ["Strategy", "STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "get_strategy", "build_prompt",
            "build_prompts", "select_exemplars", "require_solutions", "extract_answer", "extract_prediction",
@@ -47,7 +47,6 @@ __all__ = ["Strategy", "STRATEGIES", "MULTI_CALL", "ALL_STRATEGIES", "get_strate
 
 ZERO_SHOT_COT_TRIGGER = "Let's think step by step."   # Kojima et al. (2022), Table 4
 ZERO_SHOT_COT_ANSWER = "Therefore, the answer is"     # their answer-extraction prompt
-ANSWER_PHRASE = "The answer is"                       # Wei et al. (2022) exemplars end so
 DECOMPOSE_LEAD = "To answer it, we answer in order:"
 
 Chat = Callable[[list[dict]], str]  # messages -> prompt text (e.g. a tokenizer's chat template)
@@ -233,93 +232,6 @@ def solve_prompt(task: Task, shots: Sequence[Example], solved: Sequence[tuple[st
     return _with_instruction(task, "\n\n".join(blocks))
 
 
-# ----------------------------------------------------------------------------- reading answers
-_MARKER = re.compile(r"the answer is|answer\s*:", re.IGNORECASE)
-_NUMBER = re.compile(r"-?\d(?:[\d,]*\d)?")
-
-
-def _number(text: str) -> str:
-    return text.replace(",", "")
-
-
-def _numeric(task: Task | None, numeric: bool | None) -> bool | None:
-    if numeric is not None:
-        return numeric
-    return task.digits if task is not None else None
-
-
-def _clean_text(span: str, task: Task | None) -> str:
-    span = re.split(r"\.(?:\s|$)", span, maxsplit=1)[0]  # the first sentence
-    text = (task.normalise if task is not None else normalise_answer)(span)
-    return text.strip("\"'*` ").rstrip(".")
-
-
-def extract_answer(text: str, task: Task | None = None, numeric: bool | None = None) -> str:
-    """The answer a reasoning output commits to.
-
-    1. After the last "the answer is" / "Answer:" (any case): on that line, the first number
-       for numeric tasks ("" when there is none), the first sentence, normalised, otherwise.
-    2. With no such phrase: the last number in the text for numeric tasks, "" otherwise.
-
-    `numeric` defaults to `task.digits`; with neither given, a number is taken when the
-    answer span holds one. "... Write 1. The answer is 132." and "Therefore, the answer is
-    132." both give "132"; "-1,332" gives "-1332".
-    """
-    numeric = _numeric(task, numeric)
-    marks = list(_MARKER.finditer(text))
-    if marks:
-        span = text[marks[-1].end():].lstrip(" \t:").split("\n", 1)[0]
-        found = _NUMBER.search(span)
-        if numeric or (numeric is None and found):
-            return _number(found.group()) if found else ""
-        return _clean_text(span, task)
-    if numeric is False:
-        return ""
-    numbers = _NUMBER.findall(text)
-    return _number(numbers[-1]) if numbers else ""
-
-
-def _instruction_answer(text: str, task: Task | None) -> str:
-    """Chat replies: the answer phrase if any, else the first non-empty line (its last number
-    for numeric tasks, so "47 + 85 = 132" gives "132")."""
-    if _MARKER.search(text):
-        return extract_answer(text, task)
-    line = next((ln.strip() for ln in text.split("\n") if ln.strip()), "")
-    if _numeric(task, None):
-        numbers = _NUMBER.findall(line)
-        return _number(numbers[-1]) if numbers else ""
-    return _clean_text(line, task)
-
-
-# ----------------------------------------------------------------------------- where the answer is scored
-def _after_prompt(prompt: str, output: str) -> str:
-    return prompt
-
-
-def _after_scratchpad(prompt: str, output: str) -> str:
-    """The prompt and the scratchpad up to "Answer:" (closed and added when the model did not)."""
-    mark = list(re.finditer(r"Answer\s*:", output))
-    if mark:
-        return prompt + output[:mark[-1].end()]
-    closing = "" if "</scratch>" in output else "\n</scratch>"
-    return prompt + output.rstrip() + closing + "\nAnswer:"
-
-
-def _after_answer_phrase(prompt: str, output: str) -> str:
-    """The prompt and the reasoning up to its last "the answer is" (added when it has none)."""
-    mark = list(re.finditer(r"the answer is", output, re.IGNORECASE))
-    if mark:
-        return prompt + output[:mark[-1].end()]
-    work = output.rstrip()
-    return prompt + (work + " " if work.strip() else " ") + ANSWER_PHRASE
-
-
-def reasoning_of(output: str) -> str:
-    """A chain of thought without its final "the answer is ..." clause."""
-    cut = output.lower().rfind("the answer is")
-    return (output[:cut] if cut >= 0 else output).strip()
-
-
 # ----------------------------------------------------------------------------- the registry
 # Reasoning budgets: a model that solves an item writes about as much as its worked solution,
 # so it gets 1.25 x the longest worked solution of the items at hand (in its own tokens) plus
@@ -380,39 +292,27 @@ def _scratch_continuation(task: Task, ex: Example) -> str:
     return scratchpad_parts(task, ex)[1]
 
 
-def _direct_answer(task: Task, output: str) -> str:
-    return task.normalise(output)
-
-
-def _reasoned_answer(task: Task, output: str) -> str:
-    return extract_answer(output, task)
-
-
-def _chat_answer(task: Task, output: str) -> str:
-    return _instruction_answer(output, task)
-
-
 COT_STOP = ("\n", " Q:")  # a rationale is one line; small models go on to invent the next question
 
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("direct", "few-shot exemplars then the question; zero-shot with 0 shots (Brown et al. 2020)",
-             _direct, _direct_answer, _after_prompt),
+             _direct, direct_answer, after_prompt),
     Strategy("cot", "exemplars with worked rationales ending 'The answer is X.' (Wei et al. 2022)",
-             _cot, _reasoned_answer, _after_answer_phrase, stop=COT_STOP, solution=_rationale,
+             _cot, reasoned_answer, after_answer_phrase, stop=COT_STOP, solution=_rationale,
              needs="rationale_of", extras=lambda out: {"reasoning": reasoning_of(out)}),
     Strategy("scratchpad", "exemplars that write intermediate computation before the answer (Nye et al. 2021)",
-             _scratchpad, _reasoned_answer, _after_scratchpad, stop=("\n\n", "\nInput:"),
+             _scratchpad, reasoned_answer, after_scratchpad, stop=("\n\n", "\nInput:"),
              solution=_scratch_continuation, needs="scratchpad_of",
              extras=lambda out: {"scratchpad": out.split("</scratch>", 1)[0].strip()}),
     # a chat reply may put a short sentence around the answer: 12 tokens for it
     Strategy("instruction", "the task as an instruction / chat turn (Ouyang et al. 2022; Wei et al. 2022a)",
-             _instruction, _chat_answer, _after_prompt, stop=("\n",), answer_slack=12, uses_chat=True),
+             _instruction, chat_answer, after_prompt, stop=("\n",), answer_slack=12, uses_chat=True),
     Strategy("zero-shot-cot", "'Let's think step by step.', then 'Therefore, the answer is' (Kojima et al. 2022)",
-             None, _reasoned_answer, _after_answer_phrase, stop=("\n\n", "\nQ:")),
+             None, reasoned_answer, after_answer_phrase, stop=("\n\n", "\nQ:")),
     Strategy("least-to-most", "decompose into sub-questions, then answer them in order (Zhou et al. 2022)",
-             None, _reasoned_answer, _after_answer_phrase, stop=("\n",), needs="decompose_of"),
+             None, reasoned_answer, after_answer_phrase, stop=("\n",), needs="decompose_of"),
     Strategy("self-consistency", "sample k chains of thought, majority vote on their answers (Wang et al. 2022)",
-             None, _reasoned_answer, _after_answer_phrase, stop=COT_STOP, solution=_rationale,
+             None, reasoned_answer, after_answer_phrase, stop=COT_STOP, solution=_rationale,
              needs="rationale_of", batch_dependent=True),
 )}
 ALL_STRATEGIES = tuple(STRATEGIES)

@@ -52,9 +52,10 @@ from .errors import TaskError
 from .evaluate import (evaluate_examples, greedy_generate, make_record, sample_generate, score_choices,
                        score_continuations)
 from .models import LanguageModel
+from .answers import extract_answer, reasoning_of
 from .prompting import (STRATEGIES, ZERO_SHOT_COT_ANSWER, Strategy, build_prompts, decompose_prompt,
-                        extract_answer, get_strategy, parse_subquestions, reasoning_of, select_exemplars,
-                        solution_budget, solve_prompt, zero_shot_cot_answer_prompt, zero_shot_cot_prompt)
+                        get_strategy, parse_subquestions, select_exemplars, solution_budget, solve_prompt,
+                        zero_shot_cot_answer_prompt, zero_shot_cot_prompt)
 from .tasks import Example, Task, get_task
 
 __all__ = ["run_strategy", "majority_vote", "chat_formatter", "ZERO_SHOT_COT_TOKENS"]
