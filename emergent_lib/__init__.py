@@ -15,7 +15,7 @@ _EXPORTS = {
     "evaluate_examples": "evaluate",
     "score": "metrics", "bootstrap_ci": "metrics",
     "run_strategy": "strategies",
-    "evaluate_cell": "sweep", "run_sweep": "sweep",
+    "evaluate_cell": "cell", "run_sweep": "sweep",
     "emergence_plot": "plotting",
 }
 

@@ -104,7 +104,7 @@ def cmd_tasks(args) -> int:
 def cmd_eval(args) -> int:
     from .devices import default_batch_size, pick_device
     from .models import load
-    from .sweep import evaluate_cell
+    from .cell import evaluate_cell
     from .tasks import get_task
     task = get_task(args.task)  # a bad task name fails before the model loads
     records = _output_path(args.records, "--records", directory=False) if args.records else None

@@ -1,6 +1,6 @@
 """Sweeps: models x tasks x shots x seeds into one tidy table, each cell cached on disk.
 
-A cell is one (model, task, strategy, shots, seed, n) evaluation. Finished cells are
+A cell is one (model, task, strategy, shots, seed, n) evaluation (`cell.py`). Finished cells are
 written as JSON with a checksum the moment they finish, so an interrupted sweep resumes
 where it stopped, and a damaged file is noticed and recomputed rather than trusted.
 """
@@ -18,20 +18,18 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import __version__
-from .metrics import score
+from .cell import cell_examples, evaluate_cell
 from .devices import default_batch_size, dtype_name, pick_device
 from .hub import revision_step
 from .models import LanguageModel, load, model_fingerprint, resolve, spec_revision, training_flops
 from .numerics import current_mode
 from .paths import atomic_write_text, cache_root
 from .prompting import get_strategy
-from .strategies import run_strategy
-from .tasks import Example, Task, TaskError, get_task, split_examples, task_fingerprint
+from .tasks import Task, TaskError, get_task, task_fingerprint
 
 __all__ = ["evaluate_cell", "run_sweep", "cell_key", "CELL_FORMAT"]
 
 CELL_FORMAT = 1  # bump when the meaning of a cached cell changes
-EXEMPLAR_POOL = 32  # exemplars drawn per cell; shots take the first k of them
 
 
 def _task_id(task: Task | str) -> str:
@@ -51,12 +49,6 @@ def _recipe(model: str) -> str | None:
     return spec_recipe_id(model[len("toy/"):])
 
 
-def _cell_examples(task: Task, n: int, shots: int, seed: int) -> tuple[list[Example], list[Example]]:
-    """The test items and the exemplar pool of a cell (shots take the first k exemplars)."""
-    pool_size = max(shots, min(EXEMPLAR_POOL, task.max_unique - n if task.max_unique else EXEMPLAR_POOL))
-    return split_examples(task, n, pool_size, seed)
-
-
 def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int, n: int,
              batch_size: int = 32, dtype: str = "float32") -> dict:
     """What identifies a cell; its hash names the cache file.
@@ -70,7 +62,7 @@ def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int,
     before dtypes were chosen, so their cache stays valid.
     """
     task_obj = get_task(task)
-    items, pool = _cell_examples(task_obj, n, shots, seed)
+    items, pool = cell_examples(task_obj, n, shots, seed)
     key = {"model": model, "task": _task_id(task), "strategy": strategy, "shots": shots,
            "seed": seed, "n": n, "format": CELL_FORMAT, "version": __version__,
            "task_fingerprint": task_fingerprint(task_obj, items + pool), "numerics": current_mode()}
@@ -90,23 +82,6 @@ def cell_key(model: str, task: Task | str, strategy: str, shots: int, seed: int,
 
 def _digest(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-
-
-def evaluate_cell(lm: LanguageModel, task: Task | str, n: int = 100, shots: int = 0, seed: int = 0,
-                  strategy: str = "direct", batch_size: int = 32, progress: bool = False) -> dict:
-    """Evaluate one model on one task setting: per-example records and their metrics.
-
-    `strategy` is any of `prompting.ALL_STRATEGIES`, run by `strategies.run_strategy` with its
-    defaults (self-consistency: k=5 samples at temperature 0.7, seeded with `seed`).
-    """
-    task = get_task(task)
-    get_strategy(strategy)
-    if n <= 0:
-        raise TaskError(f"n (the number of test examples) must be positive, got {n}")
-    examples, pool = _cell_examples(task, n, shots, seed)
-    records = run_strategy(lm, task, examples, pool, shots, strategy, seed=seed, batch_size=batch_size,
-                           progress=progress)
-    return {"records": records, "metrics": score(records, task, seed=seed)}
 
 
 class _CellCache:
