@@ -14,6 +14,7 @@ in-process sweep does; a rerun after a worker dies submits only the cells still 
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import time
@@ -123,9 +124,11 @@ def _engine(executor: str, options: dict, folder: Path):
     return engine
 
 
-def _worker(model: str, sweep_args: dict, env: dict, mode: str) -> None:
-    """A job: adopt the driver's cache root and numeric mode before torch loads, then sweep one
-    model in-process (the same code path, so the same cell keys and cache files)."""
+def _worker(job: str, model: str, sweep_args: dict, env: dict, mode: str) -> None:
+    """A job: adopt the driver's cache root and numeric mode before torch loads, then call
+    `job` ("module:function", the in-process sweep) on one model: the same code path, so the
+    same cell keys and cache files. It is named, not pickled, because unpickling a function
+    imports its module, and with it torch, before the numeric mode is set."""
     for name, value in env.items():
         if value is None:
             os.environ.pop(name, None)
@@ -138,9 +141,8 @@ def _worker(model: str, sweep_args: dict, env: dict, mode: str) -> None:
                            f"would get other keys. Start the workers on CPUs like the driver's "
                            f"(or set EMERGENT_TOY_SIMD=default on both)")
     print(f"emergent worker pid {os.getpid()}: {model}", flush=True)
-    from .sweep import run_sweep
-
-    run_sweep([model], **sweep_args)
+    module, function = job.split(":")
+    getattr(importlib.import_module(module), function)([model], **sweep_args)
 
 
 def _error_text(job) -> str:
@@ -160,9 +162,9 @@ def _error_text(job) -> str:
     return f"{lines[-1] if lines else type(err).__name__}; log: {job.paths.stderr}"
 
 
-def _submit(engine, executor: str, model: str, sweep_args: dict, job_args: tuple):
+def _submit(engine, executor: str, job: str, model: str, sweep_args: dict, job_args: tuple):
     try:
-        return engine.submit(_worker, model, sweep_args, *job_args)
+        return engine.submit(_worker, job, model, sweep_args, *job_args)
     except (RuntimeError, OSError) as err:  # e.g. sbatch refusing the resources asked for
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         raise RuntimeError(f"executor '{executor}' refused the job of {model} "
@@ -170,9 +172,10 @@ def _submit(engine, executor: str, model: str, sweep_args: dict, job_args: tuple
                            f"time and gpus_per_job against the cluster's limits") from None
 
 
-def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[Path]],
+def run_on_engine(executor: str, options: dict | None, job: str, missing: dict[str, list[Path]],
                   sweep_args: dict, cells_dir: Path, progress: bool = True) -> None:
-    """Compute the `missing` cells (model -> the cache files it must write), one job per model.
+    """Compute the `missing` cells (model -> the cache files it must write), one job per model:
+    `job` ("module:function") called as function([model], **sweep_args) in a worker.
 
     Returns when every job has ended; raises a RuntimeError naming each model whose cells were
     not all written, with its worker's error. Finished cells stay cached either way.
@@ -194,7 +197,7 @@ def run_on_engine(executor: str, options: dict | None, missing: dict[str, list[P
         while queue or running:
             while queue and len(running) < workers:
                 model = queue.pop(0)
-                running[model] = _submit(engine, executor, model, sweep_args, job_args)
+                running[model] = _submit(engine, executor, job, model, sweep_args, job_args)
             time.sleep(_POLL_S)
             for model, job in list(running.items()):
                 if job.done():

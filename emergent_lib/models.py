@@ -19,6 +19,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .compute import training_flops
 from .devices import dtype_name, pick_device
 from .hub import (HUB_HOST, check_revision, download_hint, hub_cache_dir, hub_reachable, pythia_tokens,
                   revision_step, split_revision)
@@ -26,7 +27,7 @@ from .paths import atomic_dir, cache_root, file_digest
 from .errors import unknown_name
 
 __all__ = ["ModelCard", "LanguageModel", "ModelLoadError", "load", "model_cards", "card_for",
-           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL", "training_flops",
+           "offline_gguf_path", "model_fingerprint", "resolve", "OFFLINE_MODEL",
            "spec_revision"]
 
 OFFLINE_MODEL = "smollm2-135m"
@@ -73,12 +74,6 @@ class LanguageModel:
     model: object
     tokenizer: object
     card: ModelCard
-
-
-def training_flops(params, tokens):
-    """Training compute C = 6*N*D (Kaplan et al. 2020): about 6 FLOPs per parameter and token
-    (2 forward, 4 backward). The one place the course computes it."""
-    return 6 * params * tokens
 
 
 @lru_cache(maxsize=None)

@@ -21,7 +21,8 @@ from . import __version__
 from .cell import cell_examples, evaluate_cell
 from .devices import default_batch_size, dtype_name, pick_device
 from .hub import revision_step
-from .models import LanguageModel, load, model_fingerprint, resolve, spec_revision, training_flops
+from .compute import training_flops
+from .models import LanguageModel, load, model_fingerprint, resolve, spec_revision
 from .numerics import current_mode
 from .paths import atomic_write_text, cache_root
 from .prompting import get_strategy
@@ -215,4 +216,4 @@ def _run_on_engine(cache: _CellCache, cells: list, key_of, executor: str, option
     worker_args = {**arguments, "cache_dir": str(cache.root), "progress": False, "keep_records": False,
                    "executor": "inprocess", "executor_options": None}
     del worker_args["models"]
-    run_on_engine(executor, options, missing, worker_args, cache.root, progress)
+    run_on_engine(executor, options, f"{__name__}:run_sweep", missing, worker_args, cache.root, progress)

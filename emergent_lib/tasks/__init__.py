@@ -3,15 +3,16 @@
 Everything above this package (prompting, evaluation, metrics) works on any task alike,
 whether built in or read from a user's YAML file. Its parts:
 
-- `core`: `Example`, `Task`, the registry (`get_task`, `list_tasks`, `register`), splitting
-  items into test items and exemplars, answer budgets and task fingerprints;
+- `core`: `Example`, `Task`, splitting items into test items and exemplars, answer budgets
+  and task fingerprints;
+- `registry`: `get_task`, `list_tasks`, `register`;
 - `generators`: the built-in tasks (arithmetic, modular addition, comparison, unscrambling);
 - `solutions`: their worked solutions (rationales, scratchpads, decompositions);
 - `yaml_tasks`: tasks from a user's YAML file.
 """
 from ..errors import TaskError
-from .core import (Example, Task, answer_budget, get_task, list_tasks, normalise_answer, register,
-                   split_examples, task_fingerprint)
+from .core import Example, Task, answer_budget, normalise_answer, split_examples, task_fingerprint
+from .registry import get_task, list_tasks, register
 from .generators import arithmetic_task, compare_task, modular_task, unscramble_task, word_list
 from .yaml_tasks import load_task_yaml
 

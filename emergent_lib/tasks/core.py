@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-from ..errors import TaskError, UnknownNameError, unknown_name
+from ..errors import TaskError
 
 @dataclass(frozen=True)
 class Example:
@@ -153,33 +153,6 @@ def task_fingerprint(task: Task, examples: Sequence[Example] | None = None) -> s
     }
     text = json.dumps(blob, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-# ----------------------------------------------------------------------------- registry
-_REGISTRY: dict[str, Callable[[], Task]] = {}
-
-
-def register(name: str, factory: Callable[[], Task]) -> None:
-    """Add a task under `name` (a factory, so tasks are built only when asked for)."""
-    _REGISTRY[name] = factory
-
-
-def list_tasks() -> list[str]:
-    return sorted(_REGISTRY)
-
-
-def get_task(name: str | Task) -> Task:
-    """The task called `name`, or one read from a YAML file when `name` ends in .yaml/.yml."""
-    if isinstance(name, Task):
-        return name
-    if str(name).endswith((".yaml", ".yml")):
-        from .yaml_tasks import load_task_yaml
-        return load_task_yaml(name)
-    if name not in _REGISTRY:
-        raise UnknownNameError(unknown_name("task", name, list_tasks(), more="or pass a path to a task YAML file."))
-    return _REGISTRY[name]()
-
-
 
 
 def answer_budget(longest_answer: str) -> int:

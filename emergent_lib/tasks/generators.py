@@ -6,7 +6,8 @@ import random
 from importlib import resources
 
 from ..errors import TaskError
-from .core import Task, answer_budget, register
+from .core import Task, answer_budget
+from .registry import register
 from .solutions import (DECOMPOSITIONS, RATIONALES, SCRATCHPADS, mod_decomposition, mod_rationale,
                         mod_scratchpad, unscramble_rationale)
 

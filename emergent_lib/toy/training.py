@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ..models import training_flops
+from ..compute import training_flops
 from ..numerics import current_mode
 from ..runs import seeded
 from .model import MAX_LEN, count_params, make_model, to_hf
