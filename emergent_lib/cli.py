@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +37,18 @@ def _nonneg_int(text: str) -> int:
 
 def _fmt(value) -> str:
     return "-" if value is None or value != value else f"{value:.4g}"
+
+
+def _standard_json(value):
+    """`value` with NaN and infinities as None: `--json` prints standard JSON (null), which
+    every parser reads, not Python's NaN, which strict ones (and JSON.parse) reject."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _standard_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_standard_json(v) for v in value]
+    return value
 
 
 def _output_path(text: str, flag: str, directory: bool) -> Path:
@@ -73,7 +87,7 @@ def cmd_models(args) -> int:
                      "train_tokens": None, "train_flops": None, "hub_id": None,
                      "available": f"trained locally on first use; sizes: {', '.join(family.sizes)}"})
     if args.json:
-        print(json.dumps(rows, indent=1))
+        print(json.dumps(_standard_json(rows), indent=1, allow_nan=False))
         return 0
     print(f"{'name':<30} {'family':<9} {'params':>9} {'tokens':>9} {'FLOPs':>9}  available")
     for r in rows:
@@ -110,12 +124,18 @@ def cmd_eval(args) -> int:
     records = _output_path(args.records, "--records", directory=False) if args.records else None
     device = pick_device(args.device)
     lm = load(args.model, device=device, dtype=args.dtype)
+    batch_size = args.batch_size or default_batch_size(device)
+    if not args.yes:
+        from .estimate import check_run_length, estimate_run
+        check_run_length(estimate_run([args.model], [task], [args.shots], [args.seed], args.n, args.strategy,
+                                      batch_size, use_cache=False, lm=lm))
     result = evaluate_cell(lm, task, n=args.n, shots=args.shots, seed=args.seed, strategy=args.strategy,
-                           batch_size=args.batch_size or default_batch_size(device), progress=not args.quiet)
+                           batch_size=batch_size, progress=not args.quiet)
     header = {"model": args.model, "task": task.name, "strategy": args.strategy, "shots": args.shots,
               "seed": args.seed, "n": args.n, "dtype": args.dtype}
     if args.json:
-        print(json.dumps({**header, "metrics": result["metrics"]}, indent=1, sort_keys=True))
+        print(json.dumps(_standard_json({**header, "metrics": result["metrics"]}), indent=1, sort_keys=True,
+                         allow_nan=False))
     else:
         print(" ".join(f"{k}={v}" for k, v in header.items()))
         print(f"{'metric':<16} {'value':>10} {'95% CI':>21} {'chance':>8}")
@@ -128,7 +148,7 @@ def cmd_eval(args) -> int:
             records.parent.mkdir(parents=True, exist_ok=True)
             with records.open("w") as fh:
                 for rec in result["records"]:
-                    fh.write(json.dumps(rec) + "\n")
+                    fh.write(json.dumps(_standard_json(rec), allow_nan=False) + "\n")
         except OSError as err:
             raise ValueError(f"cannot write --records '{args.records}' ({err.strerror or err}); "
                              f"the metrics above are complete") from None
@@ -138,11 +158,17 @@ def cmd_eval(args) -> int:
 def cmd_sweep(args) -> int:
     import matplotlib
     matplotlib.use("Agg")
+    from .devices import default_batch_size, pick_device
     from .plotting import emergence_plot
     from .sweep import run_sweep
     out = _output_path(args.out, "--out", directory=True)  # fails before any cell is computed
     engine = {"gpus_per_job": args.gpus_per_job, "mem": args.mem, "time": args.time,
               "partition": args.partition, "workers": args.workers, "log_dir": args.log_dir}
+    if not args.yes:
+        from .estimate import check_run_length, estimate_run
+        check_run_length(estimate_run(args.models, args.tasks, args.shots, args.seeds, args.n, args.strategy,
+                                      args.batch_size or default_batch_size(pick_device(args.device)),
+                                      dtype=args.dtype))
     frame = run_sweep(args.models, args.tasks, shots=args.shots, seeds=args.seeds, n=args.n,
                       strategy=args.strategy, batch_size=args.batch_size, progress=not args.quiet,
                       executor=args.executor,
@@ -182,7 +208,7 @@ def cmd_zoo(args) -> int:
 def cmd_assign(args) -> int:
     from .coursework import build
     build(args.names or None, masters_dir=args.masters, out_dir=args.out, seed=args.seed,
-          run_tests=not args.no_run_tests, wheel=not args.no_wheel)
+          run_tests=not args.no_run_tests, wheel=not args.no_wheel, force=args.force)
     return 0
 
 
@@ -208,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dtype", default="float32", choices=DTYPES,
                        help="precision of the weights (default float32; bfloat16 for a GPU)")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        p.add_argument("--yes", action="store_true",
+                       help="run even if the run is estimated to take more than 30 minutes")
 
     p = sub.add_parser("eval", help="evaluate one model on one task and print its metrics")
     p.add_argument("model", help="smollm2-135m, a registry name, a hub id, a directory, a .gguf file or toy/<family>/<size>")
@@ -250,6 +278,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cohort seed: replaces COHORT_SEED in every master, so a cohort gets fresh numbers")
     p.add_argument("--no-run-tests", action="store_true", help="do not grade the solutions while building")
     p.add_argument("--no-wheel", action="store_true", help="do not bundle emergent_lib into the autograder zip")
+    p.add_argument("--force", action="store_true",
+                   help="replace an assignment's output folder even if it holds files no build made")
     p.set_defaults(func=cmd_assign)
 
     p = sub.add_parser("zoo", help="train or list the toy model families")
@@ -264,12 +294,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_progress_bars() -> None:
+    """`--quiet`: no bar at all, ours or a library's (transformers' "Loading weights", the
+    hub's downloads, the toy trainer's), here and in the processes this one starts."""
+    os.environ["TQDM_DISABLE"] = "1"
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    if "transformers" in sys.modules:  # imported before the variables were set (main() in-process)
+        from huggingface_hub.utils import disable_progress_bars
+        from transformers.utils import logging
+
+        logging.disable_progress_bar()
+        disable_progress_bars()
+
+
 def main(argv: list[str] | None = None) -> int:
     if "torch" not in sys.modules:  # a fresh `emergent` process: compute in the pinned mode
         from .numerics import pin_this_process
         pin_this_process()
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "quiet", False):
+        _silence_progress_bars()
     from .metrics import METRICS
     if getattr(args, "metric", None) and args.metric not in METRICS:
         from .errors import unknown_name

@@ -14,10 +14,12 @@ otter-grader is needed only here (the `dev` extra); nothing else in the library 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -135,10 +137,42 @@ def _stage(master: Path, stage: Path, seed: int | None, wheel: Path | None) -> P
     return path
 
 
+MANIFEST = ".emergent-assign.json"  # in <out>/<name>: the files that build made there
+
+
+def _files_under(folder: Path) -> set[str]:
+    return {p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir()} - {MANIFEST}
+
+
+def _write_manifest(result: Path) -> None:
+    (result / MANIFEST).write_text(json.dumps(sorted(_files_under(result)), indent=0))
+
+
+def _check_replaceable(result: Path, force: bool) -> None:
+    """Refuse to replace `result` while it holds files that no build made (unless `force`)."""
+    if force or not result.exists():
+        return
+    if not result.is_dir():
+        raise ValueError(f"'{result}' is a file, where the assignment's folder goes; move it away "
+                         f"or pass --force to replace it")
+    try:
+        made = set(json.loads((result / MANIFEST).read_text()))
+    except (OSError, ValueError, TypeError):
+        made = set()
+    foreign = sorted(_files_under(result) - made)
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise ValueError(f"'{result}' holds files that `emergent assign` did not make ({shown}); "
+                         f"building replaces that folder, so move them away or pass --force to delete them")
+
+
 def build(names: Sequence[str] | None = None, masters_dir: str | Path = "assignments",
           out_dir: str | Path = "_build/assignments", seed: int | None = None, run_tests: bool = True,
-          wheel: bool = True, log: Callable[[str], None] = print) -> list[dict]:
+          wheel: bool = True, log: Callable[[str], None] = print, force: bool = False) -> list[dict]:
     """Run `otter assign` on each master; one dict per assignment (name, student, autograder, seconds).
+
+    `<out>/<name>` is replaced as a whole, so a build refuses to start while it holds files
+    that no earlier build made (a student's notes, a copied dataset), unless `force`.
 
     With `run_tests` (the default) otter grades the solutions against all public and hidden
     tests and the build fails unless they get full marks, so `seed=` also checks that the
@@ -154,8 +188,9 @@ def build(names: Sequence[str] | None = None, masters_dir: str | Path = "assignm
         raise ValueError(f"no master notebook for {', '.join(unknown)} in '{masters_dir}'; "
                          f"known: {', '.join(masters)}")
     out = Path(out_dir).resolve()
-    staging = out / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
+    for name in names:  # before anything is built, so a refusal costs nothing
+        _check_replaceable(out / name, force)
+    staging = Path(tempfile.mkdtemp(prefix="emergent-assign-"))  # ours alone, removed below
     results = []
     try:
         wheel_path = build_wheel(staging / "wheel") if wheel else None
@@ -163,7 +198,7 @@ def build(names: Sequence[str] | None = None, masters_dir: str | Path = "assignm
             start = time.perf_counter()
             master = _stage(masters[name], staging / name, seed, wheel_path)
             result = out / name
-            shutil.rmtree(result, ignore_errors=True)
+            shutil.rmtree(result, ignore_errors=True)  # only what a build made, or --force
             cmd = [sys.executable, "-m", "otter", "assign", str(master), str(result)]
             if not run_tests:
                 cmd.append("--no-run-tests")
@@ -172,6 +207,7 @@ def build(names: Sequence[str] | None = None, masters_dir: str | Path = "assignm
                 tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-40:])
                 raise RuntimeError(f"otter assign failed for '{name}' (a failing test means the solutions "
                                    f"do not pass with these numbers):\n{tail}")
+            _write_manifest(result)
             zips = sorted((result / "autograder").glob(f"{name}-autograder_*.zip"))
             info = {"name": name, "student": result / "student" / master.name,
                     "autograder": zips[-1] if zips else None, "seconds": time.perf_counter() - start}

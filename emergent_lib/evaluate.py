@@ -19,7 +19,32 @@ from .runs import seeded
 from .tasks import Example, Task
 
 __all__ = ["greedy_generate", "sample_generate", "score_continuations", "score_choices", "evaluate_examples",
-           "Record", "make_record", "truncate_at_stop"]
+           "Record", "make_record", "truncate_at_stop", "context_length", "ContextLengthError"]
+
+_NO_LIMIT = 10**7  # tokenizers without a length limit report a huge model_max_length (1e30)
+
+
+class ContextLengthError(ValueError):
+    """A prompt, with the tokens to be written after it, does not fit the model's context."""
+
+
+def context_length(lm: LanguageModel) -> int | None:
+    """The most tokens the model reads at once: its position table (the config's
+    max_position_embeddings), or the tokenizer's limit where that is smaller. Past it a
+    model does not fail, it reads positions it never trained on and answers wrongly."""
+    limits = (getattr(lm.model.config, "max_position_embeddings", None),
+              getattr(lm.tokenizer, "model_max_length", None))
+    return min((int(v) for v in limits if isinstance(v, (int, float)) and 0 < v < _NO_LIMIT), default=None)
+
+
+def _check_context(lm: LanguageModel, lengths: Sequence[int], new_tokens: int) -> None:
+    """Refuse, before any forward pass, work whose longest sequence the model cannot read."""
+    limit = context_length(lm)
+    longest = max(lengths, default=0)
+    if limit is not None and longest + new_tokens > limit:
+        budget = f" plus {new_tokens:,} answer tokens" if new_tokens else ""
+        raise ContextLengthError(f"prompt of {longest:,} tokens{budget} exceeds {lm.name}'s context of "
+                                 f"{limit:,} tokens: use fewer shots or a shorter task")
 
 
 def truncate_at_stop(text: str, stop: Sequence[str]) -> str:
@@ -79,7 +104,7 @@ class _SharedPrefix:
         if self.ids:
             with torch.inference_mode():
                 self.cache = lm.model(input_ids=torch.tensor([self.ids], device=lm.model.device), use_cache=True,
-                                      logits_to_keep=1).past_key_values
+                                      logits_to_keep=1).cache
 
     def for_batch(self, size: int):
         if self.cache is None:
@@ -113,6 +138,7 @@ def _generate(lm: LanguageModel, prompts: Sequence[str], max_new_tokens: int, st
         raise ValueError(f"max_new_tokens must be positive, got {max_new_tokens}")
     tok = lm.tokenizer
     encoded = [tok(p).input_ids for p in prompts]
+    _check_context(lm, [len(e) for e in encoded], max_new_tokens)
     shared = _SharedPrefix(lm, encoded[0][:_common_prefix(encoded)])
     p = len(shared.ids)
     results: list[list[str]] = [[] for _ in prompts]
@@ -126,7 +152,7 @@ def _generate(lm: LanguageModel, prompts: Sequence[str], max_new_tokens: int, st
         cache = shared.for_batch(len(batch) * n_samples)
         with torch.inference_mode():
             out = lm.model.generate(
-                input_ids=ids.to(lm.model.device), attention_mask=mask.to(lm.model.device), past_key_values=cache,
+                input_ids=ids.to(lm.model.device), attention_mask=mask.to(lm.model.device), cache=cache,
                 max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
                 stopping_criteria=StoppingCriteriaList([_StopOnText(tok, ids.shape[1], stop)]),
                 num_return_sequences=n_samples, **sampling)
@@ -170,6 +196,7 @@ def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations
     tok = lm.tokenizer
     prompt_ids = [tok(p).input_ids for p in prompts]
     cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
+    _check_context(lm, [len(pi) for pi in prompt_ids], max((len(ci) for ci in cont_ids), default=0))
     shared = _SharedPrefix(lm, prompt_ids[0][:_common_prefix(prompt_ids)])
     p = len(shared.ids)
     rests = [pi[p:] + ci for pi, ci in zip(prompt_ids, cont_ids)]
@@ -183,7 +210,7 @@ def score_continuations(lm: LanguageModel, prompts: Sequence[str], continuations
         with torch.inference_mode():
             logits = lm.model(input_ids=ids.to(device), attention_mask=full_mask.to(device),
                               position_ids=positions.to(device),
-                              past_key_values=shared.for_batch(len(batch))).logits
+                              cache=shared.for_batch(len(batch))).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
         for row, i in enumerate(batch):
             n = len(cont_ids[i])
@@ -254,6 +281,8 @@ def evaluate_examples(lm: LanguageModel, task: Task, prompts: Sequence[str], exa
     """
     if len(prompts) != len(examples):
         raise ValueError(f"{len(prompts)} prompts for {len(examples)} examples")
+    if task.choices_of is None:  # the answers' budget must fit too, checked before scoring starts
+        _check_context(lm, [len(lm.tokenizer(p).input_ids) for p in prompts], task.max_new_tokens)
     targets = score_continuations(lm, prompts, [ex.target for ex in examples], batch_size, progress)
     if task.choices_of is not None:
         choice_lps = score_choices(lm, prompts, examples, batch_size, progress)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import socket
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -16,14 +19,61 @@ def cache_root() -> Path:
     return Path(os.environ.get("EMERGENT_CACHE", Path.home() / ".cache" / "emergent_lib")).expanduser()
 
 
+# atomic_dir's temporary directories: .<final name>.partial-<host>-<pid>-<random>
+_PARTIAL = re.compile(r"^\..+\.partial-(?P<host>[\w-]*)-(?P<pid>\d+)-\w+$")
+ORPHAN_AGE_S = 24 * 3600  # a writer on another host (a shared cache) counts as gone after this
+
+
+def _host() -> str:
+    return re.sub(r"[^\w-]", "_", socket.gethostname())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def remove_orphans(parent: Path) -> list[Path]:
+    """Remove the temporary directories that killed writers left in `parent` (their process
+    is gone, or, for another host's, they are a day old): a conversion killed halfway
+    leaves hundreds of megabytes that nothing would ever read. Returns what was removed."""
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _PARTIAL.match(entry.name)
+        if not match or not entry.is_dir():
+            continue
+        try:
+            age = time.time() - entry.stat().st_mtime
+        except OSError:
+            continue
+        pid = int(match["pid"])
+        gone = ((match["host"] == _host() and pid != os.getpid() and not _pid_alive(pid))
+                or age > ORPHAN_AGE_S)
+        if gone:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 @contextmanager
 def atomic_dir(final: Path) -> Iterator[Path]:
     """Yield a temporary directory that replaces `final` only if the block finishes.
 
-    An interrupted write leaves no half-finished directory that looks complete.
+    An interrupted write leaves no half-finished directory that looks complete; one killed
+    outright leaves its temporary directory, which the next atomic_dir in the same parent removes.
     """
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    remove_orphans(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{_host()}-{os.getpid()}-", dir=final.parent))
     try:
         yield tmp
         if final.exists():

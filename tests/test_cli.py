@@ -160,7 +160,7 @@ def test_ctrl_c_ends_a_sweep_quietly_and_keeps_finished_cells(tmp_path):
     # far more cells than can finish before the interrupt (a cell takes a fraction of a second)
     proc = subprocess.Popen(
         [sys.executable, "-m", "emergent_lib.cli", "sweep", "--models", "toy/addition-2d-tiny/w8-l1",
-         "--tasks", "addition-2d", "--n", "100", "--seeds", *map(str, range(5000)), "--quiet",
+         "--tasks", "addition-2d", "--n", "100", "--seeds", *map(str, range(5000)), "--quiet", "--yes",
          "--out", str(tmp_path / "out")], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         # as in a terminal: Ctrl-C not ignored, even where the test runner's process ignores it
         # (a child inherits an ignored SIGINT, and Python then installs no handler for it)

@@ -181,8 +181,11 @@ def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers:
     from tqdm.auto import tqdm
 
     total = len(jobs) * fam.train.steps
+    # TQDM_DISABLE (tqdm's own switch, which `emergent --quiet` sets) holds here too: an
+    # explicit `disable` would override it, and load() trains with the bar on
+    quiet = os.environ.get("TQDM_DISABLE", "").lower() in ("1", "true")
     bar = tqdm(total=total, desc=f"training toy/{fam.name} ({len(jobs)} models)", unit="step",
-               disable=not progress)
+               disable=not progress or quiet)
     workers = min(len(jobs), workers or int(os.environ.get("EMERGENT_TOY_WORKERS", 0)) or _cpus())
     try:
         train = train_jobs if is_pinned() else _train_in_pinned_process
