@@ -10,7 +10,7 @@ import copy
 from typing import Iterator, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .models import LanguageModel

@@ -304,7 +304,7 @@ def _cpus() -> int:
 def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers: int | None) -> None:
     """Train (size, seed) jobs with a progress bar: here when this process computes in the
     pinned numeric mode, else in a process started in it (`worker`)."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     total = len(jobs) * fam.train.steps
     bar = tqdm(total=total, desc=f"training toy/{fam.name} ({len(jobs)} models)", unit="step",
