@@ -296,13 +296,13 @@ def extrapolation_figure(params: Sequence[float], tables: Mapping[tuple[str, int
                                   f"(95%: %{{customdata[0]:.3f}} to %{{customdata[1]:.3f}})<extra></extra>"},
                 {"type": "scatter", "mode": "lines", "x": grid, "y": analysis.extrapolate_linear(params, y, k, grid),
                  "name": f"line through the {k} smallest", "uid": "line", "line": {"color": COLORS[0], "dash": "dash"},
-                 "hovertemplate": f"line: %{{y:.3f}} at %{{x:.4~s}}<extra></extra>"}]
+                 "hovertemplate": "line: %{y:.3f} at %{x:.4~s}<extra></extra>"}]
         prediction = predict(k, y, chance if metric == "exact_match" else None)
         if np.isfinite(prediction):
             data.append({"type": "scatter", "mode": "markers", "x": [params[-1]], "y": [prediction],
                          "name": "sigmoid fitted to them, at the largest", "uid": "sigmoid",
                          "marker": {"symbol": "square", "size": 10, "color": COLORS[1]},
-                         "hovertemplate": f"sigmoid: %{{y:.3f}}<extra></extra>"})
+                         "hovertemplate": "sigmoid: %{y:.3f}<extra></extra>"})
         layout = _layout("parameters", label, True, f"fitted on the {k} smallest sizes")
         if metric in _PROBABILITY:
             layout["yaxis"]["range"] = [-0.03, 1.1]
