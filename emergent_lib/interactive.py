@@ -218,7 +218,7 @@ def attention_figure(patterns: Mapping[tuple[str, int], np.ndarray], marks: tupl
         z = np.round(np.asarray(patterns[(head, step)], dtype=float), 3)
         z = np.where(np.tril(np.ones_like(z)) > 0, z, np.nan)  # causal: nothing above the diagonal
         on_target = float(np.mean(z[list(marks[1]), list(marks[0])]))
-        data = [{"type": "heatmap", "z": z, "zmin": 0, "zmax": 1, "colorscale": "Greys",
+        data = [{"type": "heatmap", "z": z, "zmin": 0, "zmax": 1, "colorscale": "Greys", "reversescale": True,
                  "hovertemplate": "query %{y}, key %{x}: attention %{z:.2f}<extra></extra>",
                  "colorbar": {"title": {"text": "attention"}, "thickness": 12}},
                 {"type": "scatter", "mode": "markers", "x": list(marks[0]), "y": list(marks[1]),
@@ -229,7 +229,7 @@ def attention_figure(patterns: Mapping[tuple[str, int], np.ndarray], marks: tupl
         layout["yaxis"].update(autorange="reversed", scaleanchor="x", constrain="domain")
         layout["xaxis"]["constrain"] = "domain"
         if split is not None:
-            layout["shapes"] = [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": split, "y1": split,
+            layout["shapes"] = [{"type": "line", "x0": -0.5, "x1": len(z) - 0.5, "y0": split, "y1": split,
                                  "line": {"color": "#1f77b4", "width": 1}}]
         return {"data": data, "layout": layout}
 
@@ -323,7 +323,7 @@ def _static_png(view: dict) -> bytes:
     for trace in view["data"]:
         if trace["type"] == "heatmap":
             z = np.array(trace["z"], dtype=float)
-            ax.imshow(z, cmap="Greys", vmin=0, vmax=1)
+            ax.imshow(z, cmap="Greys", vmin=0, vmax=1)  # darker is more attention, as in the lab
             continue
         if trace.get("visible") == "legendonly":
             continue
@@ -339,8 +339,9 @@ def _static_png(view: dict) -> bytes:
             ax.fill_between(x, y - np.array(trace["error_y"]["arrayminus"], dtype=float),
                             y + np.array(trace["error_y"]["array"], dtype=float), color=color, alpha=0.15)
     for shape in layout.get("shapes", []):
-        draw_line = ax.axhline if shape.get("xref") == "paper" else ax.axvline
-        draw_line(shape["y0"] if shape.get("xref") == "paper" else shape["x0"],
+        across = shape["y0"] == shape["y1"]  # a horizontal line, else a vertical one
+        draw_line = ax.axhline if across else ax.axvline
+        draw_line(shape["y0"] if across else shape["x0"],
                   color=shape["line"]["color"], linewidth=1, linestyle=":" if shape["line"].get("dash") else "-")
     for axis, set_scale in (("xaxis", ax.set_xscale), ("yaxis", ax.set_yscale)):
         if layout[axis].get("type") == "log":
