@@ -17,6 +17,7 @@ import html
 import io
 import itertools
 import json
+import re
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ import pandas as pd
 
 from . import analysis, metrics
 from .plotting import METRIC_LABELS, X_LABELS, _line_columns
-from .widgets import HUE_LABELS, _LINEAR_X, _metrics_for, x_options_for
+from .widgets import _LINEAR_X, _X_CANDIDATES, HUE_LABELS, _metrics_for, x_options_for
 
 __all__ = ["Explorer", "explorer", "sweep_figure", "attention_figure", "curves_figure",
            "extrapolation_figure"]
@@ -158,15 +159,17 @@ def sweep_figure(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequen
             layout["annotations"] = [{"text": f"{METRIC_LABELS.get(metric, metric)} is not measured on {task}",
                                       "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}]
             return {"data": [], "layout": layout}
-        return {"data": _sweep_traces(rows, metric, x, hue), "layout": _with_chance(layout, rows, metric)}
+        return {"data": _sweep_traces(rows, metric, x, hue, xs), "layout": _with_chance(layout, rows, metric)}
 
     return explorer(controls, draw, alt=f"{tasks[0]}: {METRIC_LABELS.get(every_metric[0], every_metric[0])} "
                                         f"against {X_LABELS.get(xs[0], xs[0])}")
 
 
-def _sweep_traces(rows: pd.DataFrame, metric: str, x: str, hue: str) -> list[dict]:
+def _sweep_traces(rows: pd.DataFrame, metric: str, x: str, hue: str, xs: Sequence[str]) -> list[dict]:
     by = [hue] if hue in rows and rows[hue].notna().any() else []
-    split = _line_columns(rows, x, by)
+    # lines that another x axis keeps apart (two ladders of one strategy) stay apart on this one
+    others = [c for o in xs if o != x for c in _line_columns(rows.dropna(subset=[o]), o, by) if c not in _X_CANDIDATES]
+    split = list(dict.fromkeys(_line_columns(rows, x, by) + others))
     groups = rows.groupby([*by, *split], dropna=False) if by or split else [((), rows)]
     x_label, m_label = X_LABELS.get(x, x), METRIC_LABELS.get(metric, metric)
     traces = []
@@ -176,7 +179,7 @@ def _sweep_traces(rows: pd.DataFrame, metric: str, x: str, hue: str) -> list[dic
                          + [f"{c} {values[c]}" for c in split]) or m_label
         group = group.sort_values(x)
         trace = {"type": "scatter", "mode": "lines+markers", "x": group[x], "y": group["value"],
-                 "name": name, "uid": name, "line": {"color": COLORS[i % len(COLORS)]},
+                 "name": name, "uid": _uid(name), "line": {"color": COLORS[i % len(COLORS)]},
                  "customdata": [[str(m)] for m in group["model"]] if "model" in group else None,
                  "hovertemplate": f"<b>{name}</b><br>{x_label}: %{{x:.4~s}}<br>{m_label}: %{{y:.3f}}"}
         if {"ci_low", "ci_high"} <= set(group) and group["ci_low"].notna().all():
@@ -193,6 +196,11 @@ def _sweep_traces(rows: pd.DataFrame, metric: str, x: str, hue: str) -> list[dic
                        "uid": "mean", "visible": "legendonly", "line": {"color": "black", "width": 3},
                        "hovertemplate": f"<b>mean</b><br>{x_label}: %{{x:.4~s}}<br>{m_label}: %{{y:.3f}}<extra></extra>"})
     return traces
+
+
+def _uid(name: str) -> str:
+    """A trace id Plotly can use in a CSS selector (it keeps legend choices across views)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)
 
 
 def _with_chance(layout: dict, rows: pd.DataFrame, metric: str) -> dict:
