@@ -67,6 +67,19 @@ def test_identical_views_are_stored_once():
     assert fig.view("exact_match", "shots", "4") is fig.views["exact_match|shots|0"]
 
 
+def test_two_ladders_of_one_strategy_stay_two_lines_on_every_axis():
+    # Lab 3: the direct strategy has a short and a long ladder; their FLOPs never collide,
+    # but they are two curves on the FLOPs axis as on the parameter axis
+    short = _sweep().query("model_seed == 0 and shots == 0").assign(strategy="direct", family="toy/direct")
+    long = short.assign(family="toy/direct-long", train_flops=short["train_flops"] * 10, value=short["value"] + 0.1)
+    fig = sweep_figure(pd.concat([short, long]), hue="strategy")
+    for x in ("params", "train_flops"):
+        names = [t["name"] for t in fig.view("exact_match", x)["data"]]
+        assert names == ["strategy direct, family toy/direct", "strategy direct, family toy/direct-long", "mean"]
+        # Plotly puts a trace's uid into CSS selectors: no spaces, commas or slashes
+        assert all(re.fullmatch(r"[\w-]+", t["uid"]) for t in fig.view("exact_match", x)["data"])
+
+
 def test_html_has_a_static_image_and_parseable_views():
     html = sweep_figure(_sweep())._repr_html_()
     assert re.search(r'<img src="data:image/png;base64,[A-Za-z0-9+/=]{1000,}"', html)
