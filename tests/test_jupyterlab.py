@@ -1,8 +1,9 @@
 """A student's first click: JupyterLab, started as the README says, opens Lab 1 as a notebook.
 
 The test starts a real JupyterLab server of this environment (`jupyter lab labs/`, as
-`make lab` does) on a free port of 127.0.0.1, with a token and its own runtime, config
-and user-settings folders, opens Lab 1 in headless Chromium, checks that it is a notebook
+`make lab` does, on a copy of labs/: JupyterLab saves an open notebook by itself, and
+jupytext would rewrite the lab) on a free port of 127.0.0.1, with a token and its own
+runtime, config and user-settings folders, opens Lab 1 in headless Chromium, checks that it is a notebook
 (a notebook panel with cells, not a text editor) on the course's kernel, and runs its first
 code cell. The default viewer comes from the settings `make install` puts in the
 environment (jupyter/lab-settings.json); the first cell needs the toy zoo (`make zoo`).
@@ -13,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -39,6 +41,7 @@ def jupyterlab(tmp_path_factory):
     if not SETTINGS.is_file():
         pytest.fail(f"{SETTINGS} is missing: run `make install` (it makes the labs open as notebooks)")
     home = tmp_path_factory.mktemp("jupyterlab")
+    shutil.copytree(ROOT / "labs", home / "labs")
     port, token = _free_port(), secrets.token_hex(16)
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "user-settings"),
@@ -47,7 +50,7 @@ def jupyterlab(tmp_path_factory):
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyter", "lab", "labs/", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
          f"--IdentityProvider.token={token}", "--ServerApp.port_retries=0", "--allow-root"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -97,6 +100,12 @@ def test_lab1_opens_as_a_notebook_and_runs(jupyterlab):
             n_code = sum(c["cell_type"] == "code" for c in served["content"]["cells"])
             assert served["type"] == "notebook" and n_code > 10, f"Lab 1 served with {n_code} code cells"
 
+            # run the cell once the kernel is up (a cell run while it starts can be dropped)
+            deadline = time.monotonic() + 180
+            while not any(k["execution_state"] == "idle" for k in
+                          json.loads(urllib.request.urlopen(f"{base}/api/kernels?token={token}").read())):
+                assert time.monotonic() < deadline, "the course's kernel did not start within 3 minutes"
+                time.sleep(1)
             first = panel.locator(".jp-CodeCell").first
             first.locator(".jp-InputArea-editor").click()
             page.keyboard.press("Shift+Enter")
