@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: install kernel browser zoo book test bench assignments clean help
+.PHONY: install kernel lab browser zoo book test bench assignments clean help
 
 help:
 	@echo "make book         build the website in _build/html (installs and trains what is missing)"
 	@echo "make test         run every test (builds the book first: the browser test reads it)"
+	@echo "make lab          open the labs in JupyterLab (a double click opens a lab as a notebook)"
 	@echo "make bench        run the benchmark scripts"
 	@echo "make assignments  student notebooks and autograders in _build/assignments (SEED=<n>: a new cohort)"
 
@@ -26,9 +27,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # the course's Jupyter kernel computes in the pinned numeric mode (emergent_lib/numerics.py);
-# installed every time (a second), so EMERGENT_TOY_SIMD=<level> make ... pins the kernel too
+# installed every time (a second), so EMERGENT_TOY_SIMD=<level> make ... pins the kernel too.
+# JupyterLab of this virtualenv opens Markdown files (the labs) with jupytext's notebook view
+# on a double click: jupyter/lab-settings.json, installed as an override of the default settings.
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.d/emergent-labs.json
 kernel: $(STAMP)
 	@$(BIN)/python -m ipykernel install --sys-prefix --name python3 $$($(BIN)/python -m emergent_lib.numerics) > /dev/null
+	@mkdir -p $(dir $(LAB_SETTINGS)) && cp jupyter/lab-settings.json $(LAB_SETTINGS)
+
+# the labs in JupyterLab, each a notebook on the course's kernel (progress bars show here, in the terminal)
+lab: install
+	$(BIN)/jupyter lab labs/ $(if $(filter 0,$(shell id -u)),--allow-root)
 
 install: $(STAMP) kernel
 

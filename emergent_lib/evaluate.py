@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import Iterator, Sequence
 
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 from transformers import StoppingCriteria, StoppingCriteriaList
 
 from .models import LanguageModel

@@ -20,7 +20,7 @@ import re
 import time
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .errors import UnknownNameError, unknown_name
 

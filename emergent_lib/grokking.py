@@ -102,7 +102,7 @@ def _train(seed: int, config: GrokkingConfig, progress: bool) -> GrokkingRun:
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from .progress import tqdm
         bar = tqdm(total=config.steps, desc=f"grokking (seed {seed})", leave=False)
     rows = []
     start = time.perf_counter()

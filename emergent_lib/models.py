@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import json
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
@@ -137,9 +138,24 @@ def offline_gguf_path() -> Path | None:
 def _from_dir(path: Path, dtype: str = "float32", **kw):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    tokenizer = AutoTokenizer.from_pretrained(path, **kw)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kw)
+    with _no_loading_bars():
+        tokenizer = AutoTokenizer.from_pretrained(path, **kw)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype), **kw)
     return model.eval(), tokenizer
+
+
+@contextmanager
+def _no_loading_bars():
+    """Silence transformers' "Loading weights" bar: loading a local model takes seconds, and in
+    a notebook the bar is a widget that lands on the page."""
+    from transformers.utils import logging as hf_logging
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()
 
 
 # files of a checkpoint directory that determine what the model computes
@@ -190,8 +206,9 @@ def _load_gguf(gguf: Path):
             return _from_dir(converted)
         except Exception:  # corrupt conversion: rebuild it below
             pass
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    with _no_loading_bars():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     try:
         with atomic_dir(converted) as tmp:
             # the GGUF loader marks the model as quantised; its tensors are plain float32 now

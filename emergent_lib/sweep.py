@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from . import __version__
 from .cell import cell_examples, evaluate_cell

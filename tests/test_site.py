@@ -2,8 +2,13 @@
 
 It serves the built site on 127.0.0.1, walks the pages in table-of-contents order by
 following the "next" links from the root page, and checks each page: a title heading,
-no error output from executed cells, a rendered figure on every lab page, and working
-previous/next navigation. It also runs a search. Screenshots go to `_build/screenshots/`.
+no error output from executed cells and no warning, progress bar or machine path in any
+output, maths typeset by the site's own MathJax, a rendered figure on every lab page, and
+working previous/next navigation. No page may send a request off the machine (each one is
+recorded and aborted) or get an error from the local server. On each lab page, every
+control of the interactive figures changes what is drawn, and without scripts each figure
+is still an image. It also runs a search and downloads a lab as a notebook. Screenshots
+go to `_build/screenshots/`.
 
 Build the book first with `make book`. If the book has not been built the test fails,
 unless EMERGENT_ALLOW_NO_BOOK=1 is set, in which case it is skipped.
@@ -32,6 +37,9 @@ CHROMIUM_ARGS = [
 NOT_PAGES = {"index.html", "search.html", "genindex.html", "py-modindex.html"}
 NOT_PAGE_DIRS = {"_static", "_sources", "_images", "_downloads", "jupyter_execute", "_panels_static"}
 TRACEBACK = "Traceback (most recent call last)"
+# What a reader should never see in a cell's output: a library's warning, a path of the
+# machine that built the book, a progress bar.
+NOT_FOR_READERS = re.compile(r"\b\w*Warning\b|/root/|/home/|/work/|/tmp/|site-packages|\.venv/|\bit/s\]")
 # An exception line at the start of a line of cell output, e.g. "ValueError: ..." or "Error: ...".
 ERROR_LINE = re.compile(r"^\s*(?:[A-Za-z_][\w.]*Error|Exception|Error)\b:", re.MULTILINE)
 
@@ -81,12 +89,23 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def page(browser):
+def offsite() -> list[str]:
+    """Requests that would have left the machine (aborted), and local requests that failed."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def page(browser, offsite):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    # The test machine is offline: block everything that is not the local server, so
-    # that pages do not wait on CDN requests (MathJax, fonts) that can never succeed.
-    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    # Everything the site needs is on the site: a request to any other host is recorded
+    # (test_no_request_leaves_the_machine fails on it) and aborted.
+    def block(route):
+        offsite.append(f"{route.request.url} (from {route.request.frame.url})")
+        route.abort()
+
+    context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]|data:|blob:|about:).*"), block)
     pg = context.new_page()
+    pg.on("response", lambda r: r.status >= 400 and offsite.append(f"{r.url}: HTTP {r.status}"))
     yield pg
     context.close()
 
@@ -175,6 +194,11 @@ def test_pages(site, page, toc_order):
             text = outputs.nth(k).inner_text()
             if TRACEBACK in text:
                 problems.append(f"{rel}: cell output {k} contains {TRACEBACK!r}")
+        for k in range(outputs.count()):
+            found = NOT_FOR_READERS.search(outputs.nth(k).inner_text())
+            if found:
+                problems.append(f"{rel}: cell output {k} shows {found.group(0)!r}, not for readers")
+        problems += _maths_problems(page, rel)
         stderr = page.locator(".cell_output .output.stderr")
         for k in range(stderr.count()):
             text = stderr.nth(k).inner_text()
@@ -187,6 +211,99 @@ def test_pages(site, page, toc_order):
             if n == 0:
                 problems.append(f"{rel}: lab page without a rendered figure in its cell outputs")
     assert not problems, "\n".join(problems)
+
+
+def _maths_problems(page, rel: str) -> list[str]:
+    """Every maths element typeset by MathJax (served by the site), none left as raw TeX."""
+    n = page.locator("span.math, div.math").count()
+    if n == 0:
+        return []
+    try:
+        page.wait_for_function("n => document.querySelectorAll('mjx-container').length >= n", arg=n,
+                               timeout=20_000)
+    except Exception:
+        typeset = page.locator("mjx-container").count()
+        return [f"{rel}: {typeset} of {n} maths elements typeset by MathJax"]
+    text = page.locator("article").inner_text()
+    return [f"{rel}: raw TeX on the page: {m!r}" for m in re.findall(r"\\[(\[].{0,30}", text)[:3]]
+
+
+def test_no_request_leaves_the_machine(page, offsite, toc_order):
+    """After every page was loaded (toc_order and test_pages), nothing was asked of another host."""
+    assert not offsite, "requests off the site or failed:\n" + "\n".join(sorted(set(offsite))[:20])
+
+
+def _lab_pages(toc_order) -> list[str]:
+    labs = [rel for rel in toc_order if rel.startswith("labs/")]
+    assert labs, "no lab pages in the reading order"
+    return labs
+
+
+def _drawn(figure) -> str:
+    return figure.locator(".emergent-plot .plot-container").first.inner_html()
+
+
+def test_interactive_figures_respond_to_their_controls(site, page, toc_order):
+    """Each lab page has an interactive figure; every control of it changes what is drawn."""
+    problems = []
+    for rel in _lab_pages(toc_order):
+        _goto(page, urljoin(site, rel))
+        figures = page.locator(".emergent-figure")
+        if figures.count() == 0:
+            problems.append(f"{rel}: no interactive figure")
+            continue
+        page.wait_for_selector(".emergent-figure-live .plot-container", timeout=20_000)
+        for f in range(figures.count()):
+            figure = figures.nth(f)
+            controls = figure.locator(".emergent-controls select, .emergent-controls input[type=range]")
+            if controls.count() == 0:
+                problems.append(f"{rel}: figure {f} has no controls")
+            for c in range(controls.count()):
+                control, before = controls.nth(c), _drawn(figure)
+                name = control.get_attribute("name")
+                control.evaluate("""el => {
+                    if (el.tagName === 'SELECT') el.selectedIndex = (el.selectedIndex + 1) % el.options.length;
+                    else el.value = el.value === el.max ? el.min : el.max;
+                    el.dispatchEvent(new Event(el.tagName === 'SELECT' ? 'change' : 'input'));
+                }""")
+                try:
+                    page.wait_for_function("([fig, old]) => fig.querySelector('.plot-container').innerHTML !== old",
+                                           arg=[figure.element_handle(), before], timeout=5_000)
+                except Exception:
+                    problems.append(f"{rel}: figure {f}: changing '{name}' left the figure as it was")
+        page.screenshot(path=str(SHOTS / f"interactive_{rel.replace('/', '__').removesuffix('.html')}.png"))
+    assert not problems, "\n".join(problems)
+
+
+def test_figures_are_images_without_scripts(browser, site, toc_order):
+    """Where scripts do not run, each interactive figure is still a picture (its first view)."""
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1280, "height": 900})
+    context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/]).*"), lambda route: route.abort())
+    pg = context.new_page()
+    problems = []
+    try:
+        for rel in _lab_pages(toc_order):
+            _goto(pg, urljoin(site, rel))
+            images = pg.evaluate("() => [...document.querySelectorAll('.emergent-figure .emergent-plot img')]"
+                                 ".map(img => img.complete && img.naturalWidth > 100)")
+            if not images or not all(images):
+                problems.append(f"{rel}: {images.count(True)} of {len(images)} figures shown as an image")
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems)
+
+
+def test_lab_downloads_as_a_notebook(site, page):
+    """The download button of a lab offers the executed notebook (.ipynb) on the course's kernel."""
+    _goto(page, urljoin(site, "labs/lab1_first_emergence_curve.html"))
+    link = page.locator("a[href$='.ipynb']")
+    assert link.count() >= 1, "no .ipynb in the download menu of Lab 1"
+    reply = page.request.get(urljoin(page.url, link.first.get_attribute("href")))
+    assert reply.ok, f"the .ipynb link answers HTTP {reply.status}"
+    nb = reply.json()
+    assert nb["nbformat"] == 4 and nb["metadata"]["kernelspec"]["name"] == "python3"
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert len(code) > 5 and sum(bool(c.get("outputs")) for c in code) > 5, "the notebook should carry its outputs"
 
 
 def _rendered_output_images(page) -> int:

@@ -109,7 +109,7 @@ def _train_induction(seed: int, progress: bool, config: InductionConfig) -> Indu
 
     bar = None
     if progress:
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
         bar = tqdm(total=config.steps, desc=f"induction (seed {seed})", leave=False)
     start = time.perf_counter()
     for step in range(config.steps + 1):

@@ -178,7 +178,7 @@ def _cpus() -> int:
 def _run_jobs(fam: Family, jobs: list[tuple[str, int]], progress: bool, workers: int | None) -> None:
     """Train (size, seed) jobs with a progress bar: here when this process computes in the
     pinned numeric mode, else in a process started in it (`worker`)."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     total = len(jobs) * fam.train.steps
     # TQDM_DISABLE (tqdm's own switch, which `emergent --quiet` sets) holds here too: an
