@@ -73,15 +73,27 @@ def atomic_dir(final: Path) -> Iterator[Path]:
     """
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_orphans(final.parent)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{_host()}-{os.getpid()}-", dir=final.parent))
+    tmp = _partial_dir(final)
     try:
         yield tmp
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
+        if final.exists():  # moved aside, not deleted first: a reader never finds neither
+            trash = _partial_dir(final)
+            final.rename(trash / final.name)
+            tmp.rename(final)
+            shutil.rmtree(trash, ignore_errors=True)
+        else:
+            tmp.rename(final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _partial_dir(final: Path) -> Path:
+    """A temporary directory beside `final`, named so that `remove_orphans` knows its writer;
+    readable like any cache directory (mkdtemp makes it private)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.partial-{_host()}-{os.getpid()}-", dir=final.parent))
+    tmp.chmod(0o755)
+    return tmp
 
 
 def atomic_write_text(final: Path, text: str) -> None:

@@ -21,14 +21,13 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import sys
 import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 from ..numerics import expected_mode, is_pinned, pinned_env
-from ..paths import cache_root
+from ..paths import atomic_dir, cache_root
 from .families import DEFAULT_FAMILY, FAMILIES, Family, check_size, family
 from .model import parse_size
 from .training import checkpoint_steps, train, training_text
@@ -143,29 +142,17 @@ def _worker_init(queue) -> None:
 def _train_into_cache(fam: Family, size: str, seed: int, root: str, queue=None) -> dict:
     """Train one model into a temporary directory, then move it into place atomically."""
     queue = queue if queue is not None else _QUEUE
-    fam_name = fam.name
-    final = model_dir(fam_name, size, seed, root)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a cache is readable like any directory
+    final = model_dir(fam.name, size, seed, root)
     report = (lambda n: queue.put(n)) if queue is not None else None
-    try:
-        meta = {"family": fam_name, "recipe": recipe_id(fam, size, seed),
+    with atomic_dir(final) as tmp:
+        meta = {"family": fam.name, "recipe": recipe_id(fam, size, seed),
                 "checkpoint_steps": checkpoint_steps(fam.train)}
         meta = train(size, seed, fam.train, tmp, meta=meta, progress=report)
         if meta["numerics"] != expected_mode():  # never file a model under another mode's name
-            raise RuntimeError(f"toy model {fam_name}/{size}/seed{seed} was trained in numeric mode "
+            raise RuntimeError(f"toy model {fam.name}/{size}/seed{seed} was trained in numeric mode "
                                f"{meta['numerics']}, not the pinned {expected_mode()}")
-        if final.exists():  # an incomplete or stale checkpoint: move it aside, then delete it
-            trash = Path(tempfile.mkdtemp(prefix=f".{final.name}.old-", dir=final.parent))
-            final.rename(trash / "x")
-            shutil.rmtree(trash, ignore_errors=True)
-        tmp.rename(final)
-        _VALID.pop(str(final), None)
-        return {**meta, "path": str(final)}
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    _VALID.pop(str(final), None)
+    return {**meta, "path": str(final)}
 
 
 def _cpus() -> int:
