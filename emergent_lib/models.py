@@ -252,8 +252,11 @@ def _local_card(path: Path, name: str) -> ModelCard:
         # toy models count non-embedding parameters (Kaplan et al. 2020), as in their FLOPs
         return ModelCard(name=name, family="toy/" + str(info.get("family", "")),
                          params=float(info.get("params_non_embedding") or info.get("params_total")),
+                         params_non_embedding=(float(info["params_non_embedding"])
+                                               if info.get("params_non_embedding") else None),
                          train_tokens=float(info["tokens_seen"]) if info.get("tokens_seen") else None,
                          params_source="toy_meta.json (non-embedding parameters)",
+                         params_non_embedding_source="toy_meta.json",
                          tokens_source="toy_meta.json (tokens seen in training)")
     return ModelCard(name=name, family="local", params=None)
 

@@ -14,6 +14,7 @@ __all__ = ["emergence_plot", "X_LABELS", "METRIC_LABELS"]
 
 X_LABELS = {
     "params": "parameters",
+    "params_non_embedding": "non-embedding parameters",
     "train_flops": "training FLOPs (6 N D)",
     "tokens_seen": "training tokens",
     "step": "training step",

@@ -127,6 +127,7 @@ def _rows(body: dict) -> list[dict]:
     seed_match = _SEED_IN_SPEC.search(key["model"])
     revision = key.get("revision")
     base = {"model": key["model"], "family": card["family"], "params": card["params"],
+            "params_non_embedding": card.get("params_non_embedding"),  # cells cached before it: None
             "train_tokens": card["train_tokens"],
             "train_flops": (training_flops(card["params"], card["train_tokens"])
                             if card["params"] and card["train_tokens"] else None),
@@ -144,7 +145,8 @@ def run_sweep(models: Sequence[str], tasks: Sequence[str | Task], shots: Iterabl
               executor: str = "inprocess", executor_options: dict | None = None) -> pd.DataFrame:
     """Evaluate every model on every task, shot count and seed; return a tidy DataFrame.
 
-    One row per (cell, metric) with columns model, family, params, train_tokens,
+    One row per (cell, metric) with columns model, family, params (the card's count: see its
+    params_source), params_non_embedding, train_tokens,
     train_flops, revision, step, dtype, model_seed, task, strategy, shots, seed, n, metric,
     value, ci_low, ci_high, chance. Cached cells are read back without loading the model at
     all. Models load on `device` in `dtype` (`models.load`); batch_size defaults to what
