@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from . import analysis, metrics
-from .plotting import METRIC_LABELS, X_LABELS, _line_columns
-from .widgets import _LINEAR_X, _X_CANDIDATES, HUE_LABELS, _metrics_for, x_options_for
+from .plotting import METRIC_LABELS, X_LABELS, line_columns
+from .widgets import HUE_LABELS, LINEAR_X, X_CANDIDATES, metrics_for, x_options_for
 
 __all__ = ["Explorer", "explorer", "sweep_figure", "attention_figure", "curves_figure",
            "extrapolation_figure"]
@@ -142,7 +142,7 @@ def sweep_figure(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequen
     controls = {}
     if len(tasks) > 1:
         controls["task"] = ("task", tasks)
-    every_metric = list(dict.fromkeys(m for t in tasks for m in _metrics_for(frame, t)))
+    every_metric = list(dict.fromkeys(m for t in tasks for m in metrics_for(frame, t)))
     controls["metric"] = ("metric", [(m, METRIC_LABELS.get(m, m)) for m in every_metric])
     if len(xs) > 1:
         controls["x"] = ("x axis", [(x, X_LABELS.get(x, x)) for x in xs])
@@ -154,7 +154,7 @@ def sweep_figure(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequen
         if shots is not None and x != "shots":
             rows = rows[rows["shots"] == shots]
         title = task + (f", {shots}-shot" if shots is not None and x != "shots" else "")
-        layout = _layout(X_LABELS.get(x, x), METRIC_LABELS.get(metric, metric), x not in _LINEAR_X, title)
+        layout = _layout(X_LABELS.get(x, x), METRIC_LABELS.get(metric, metric), x not in LINEAR_X, title)
         if rows.empty:
             layout["annotations"] = [{"text": f"{METRIC_LABELS.get(metric, metric)} is not measured on {task}",
                                       "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5, "showarrow": False}]
@@ -168,8 +168,8 @@ def sweep_figure(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequen
 def _sweep_traces(rows: pd.DataFrame, metric: str, x: str, hue: str, xs: Sequence[str]) -> list[dict]:
     by = [hue] if hue in rows and rows[hue].notna().any() else []
     # lines that another x axis keeps apart (two ladders of one strategy) stay apart on this one
-    others = [c for o in xs if o != x for c in _line_columns(rows.dropna(subset=[o]), o, by) if c not in _X_CANDIDATES]
-    split = list(dict.fromkeys(_line_columns(rows, x, by) + others))
+    others = [c for o in xs if o != x for c in line_columns(rows.dropna(subset=[o]), o, by) if c not in X_CANDIDATES]
+    split = list(dict.fromkeys(line_columns(rows, x, by) + others))
     groups = rows.groupby([*by, *split], dropna=False) if by or split else [((), rows)]
     x_label, m_label = X_LABELS.get(x, x), METRIC_LABELS.get(metric, metric)
     traces = []

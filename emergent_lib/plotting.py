@@ -34,7 +34,7 @@ METRIC_LABELS = {
 _RESULT_COLUMNS = frozenset({"metric", "value", "ci_low", "ci_high", "chance"})
 
 
-def _line_columns(rows: pd.DataFrame, x: str, by: list[str]) -> list[str]:
+def line_columns(rows: pd.DataFrame, x: str, by: list[str]) -> list[str]:
     """The columns besides `x` and `by` whose values differ between rows at the same x.
 
     Joined into one line, such rows (0-shot and 4-shot of one model, say) would draw a
@@ -81,7 +81,7 @@ def emergence_plot(frame: pd.DataFrame, metric: str = "exact_match", x: str = "p
     rows = rows.dropna(subset=[x])
     ax = ax or plt.subplots(figsize=(5.5, 3.8))[1]
     by = [hue] if hue and hue in rows and rows[hue].notna().any() else []
-    split = _line_columns(rows, x, by)
+    split = line_columns(rows, x, by)
     groups = rows.groupby([*by, *split], dropna=False) if by or split else [((), rows)]
     for key, group in groups:
         values = dict(zip([*by, *split], key if isinstance(key, tuple) else (key,)))

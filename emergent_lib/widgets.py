@@ -24,16 +24,17 @@ __all__ = ["sweep_explorer", "draw_selection", "x_options_for", "HUE_LABELS"]
 
 HUE_LABELS = {"model_seed": "seeds", "model": "models", "seed": "example seeds", "shots": "shots"}
 # x axes an explorer can offer, in this order, where the frame has values for them
-_X_CANDIDATES = ("params", "train_flops", "shots", "step", "tokens_seen")
-_LINEAR_X = {"shots", "step"}  # counts, not scales: a linear axis (0 shots has no logarithm)
+X_CANDIDATES = ("params", "train_flops", "shots", "step", "tokens_seen")
+LINEAR_X = {"shots", "step"}  # counts, not scales: a linear axis (0 shots has no logarithm)
 
 
-def x_options_for(frame: pd.DataFrame, candidates: Sequence[str] = _X_CANDIDATES) -> list[str]:
+def x_options_for(frame: pd.DataFrame, candidates: Sequence[str] = X_CANDIDATES) -> list[str]:
     """The x axes (among `candidates`) on which `frame` has more than one distinct value."""
     return [x for x in candidates if x in frame and frame[x].dropna().nunique() > 1]
 
 
-def _metrics_for(frame: pd.DataFrame, task: str) -> list[str]:
+def metrics_for(frame: pd.DataFrame, task: str) -> list[str]:
+    """The metrics a sweep table holds for `task`, exact match first."""
     present = list(dict.fromkeys(frame.loc[frame["task"] == task, "metric"]))
     return sorted(present, key=lambda m: (m != "exact_match", m))  # exact match first
 
@@ -69,7 +70,7 @@ def draw_selection(frame: pd.DataFrame, task: str, metric: str = "exact_match", 
         avg = rows.groupby(x, as_index=False)["value"].mean().sort_values(x)
         ax.plot(avg[x], avg["value"], color="black", linewidth=2.5, label="mean")
         ax.legend(fontsize="small", frameon=False)
-    if x in _LINEAR_X:
+    if x in LINEAR_X:
         ax.set_xscale("linear")
         values = sorted(rows[x].dropna().unique())
         if len(values) <= 12:
@@ -103,8 +104,8 @@ def sweep_explorer(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequ
     xs = list(x_options) if x_options is not None else x_options_for(frame)
     if not xs:
         raise ValueError("the table has no x axis with more than one value "
-                         f"(looked for {', '.join(_X_CANDIDATES)})")
-    metrics = _metrics_for(frame, task)
+                         f"(looked for {', '.join(X_CANDIDATES)})")
+    metrics = metrics_for(frame, task)
     metric = metric if metric in metrics else metrics[0]
     hue_values = sorted(frame[hue].dropna().unique().tolist()) if hue in frame else []
     shot_values = sorted(frame["shots"].dropna().unique().tolist()) if "shots" in frame else []
@@ -156,7 +157,7 @@ def sweep_explorer(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequ
 
     def task_changed(change):
         # offer the metrics measured on the new task; keep the metric if it is one of them
-        new = _metrics_for(frame, change["new"])
+        new = metrics_for(frame, change["new"])
         keep = controls["metric"].value if controls["metric"].value in new else new[0]
         with controls["metric"].hold_trait_notifications():
             controls["metric"].options = [(METRIC_LABELS.get(m, m), m) for m in new]
