@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 import yaml
 
-from emergent_lib.prompting import build_prompt, extract_prediction, scratchpad_parts
+from emergent_lib.prompting import build_prompt, scratchpad_parts
 from emergent_lib.strategies import majority_vote
 from emergent_lib.tasks import get_task, split_examples
 from emergent_lib.toy import FAMILIES
@@ -217,7 +217,7 @@ def test_small_scratchpad_models_fail_at_copying_the_digits(ladders):
     assert formed > 0.5  # six seeds: 62-100%
 
 
-def test_a_scratchpad_model_writes_a_scratchpad_that_extract_prediction_reads():
+def test_a_scratchpad_model_writes_a_scratchpad_whose_answer_line_is_the_prediction():
     from emergent_lib.models import load
     from emergent_lib.strategies import run_strategy
     from emergent_lib.toy import get_family
@@ -233,7 +233,8 @@ def test_a_scratchpad_model_writes_a_scratchpad_that_extract_prediction_reads():
     right = 0
     for r, ex in zip(records, examples):
         assert "</scratch>" in r["output"] and "\nAnswer:" in r["output"], r["output"]
-        assert extract_prediction(task, r["output"], "scratchpad") == r["prediction"]
+        # the answer on the line after the closing tag, as the model was trained to write it
+        assert r["prediction"] == re.search(r"</scratch>\nAnswer: (\d+)", r["output"]).group(1), r["output"]
         assert r["scratchpad"] == r["output"].split("</scratch>", 1)[0].strip()
         if r["prediction"] == ex.answer:
             right += 1
@@ -257,20 +258,22 @@ def real_records():
 
 
 def test_no_strategy_makes_smollm2_good_at_two_digit_addition(real_records):
-    from scipy.stats import binomtest
+    """Below 6 of 12 right, the best and the worst strategy's exact intervals always overlap
+    (5/12 and 0/12 do), so the lab's "overlapping intervals" verdict rests on this bound."""
+    from collections import Counter
 
     rates = {k: np.mean([r["prediction"] == r["answer"] for r in recs]) for k, recs in real_records.items()}
     assert max(rates.values()) < 0.5, rates
-    # the intervals of the best and the worst strategy overlap (the lab's verdict)
-    hits = {k: sum(r["prediction"] == r["answer"] for r in recs) for k, recs in real_records.items()}
-    best, worst = max(hits, key=hits.get), min(hits, key=hits.get)
-    low = binomtest(hits[best], N_REAL).proportion_ci(method="exact").low
-    high = binomtest(hits[worst], N_REAL).proportion_ci(method="exact").high
-    assert low < high
-    # self-consistency: every record holds its 5 samples and the vote over their answers
+    # self-consistency: every record holds its 5 samples, each read at its last "The answer is",
+    # and the prediction is an answer with the most votes
     for r in real_records[("self-consistency", 4)]:
         assert len(r["samples"]) == len(r["sample_predictions"]) == 5
-        assert majority_vote(r["sample_predictions"])[0] == r["prediction"]
+        for sample, read in zip(r["samples"], r["sample_predictions"]):
+            stated = re.findall(r"[Tt]he answer is (-?\d+)", sample)
+            if stated:
+                assert read == stated[-1], sample
+        votes = Counter(p for p in r["sample_predictions"] if p)
+        assert votes[r["prediction"]] == max(votes.values()), (r["prediction"], votes)
 
 
 def test_smollm2_chains_do_easy_sums_on_the_wrong_digits(real_records):

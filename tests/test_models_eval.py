@@ -108,15 +108,81 @@ def test_sampling_is_seeded(smollm2):
     a = sample_generate(smollm2, prompts, n_samples=3, seed=7, max_new_tokens=3)
     assert a == sample_generate(smollm2, prompts, n_samples=3, seed=7, max_new_tokens=3)
     assert [len(s) for s in a] == [3, 3]
+    # sampling, not greedy decoding: samples of one prompt differ, and another seed draws others
+    # (measured: seed 7 gives [' 6,', ' 80', ' 2 +'], seed 8 [' 13', ' 22', ' 3.'] for the first prompt)
+    assert all(len(set(s)) > 1 for s in a), a
+    assert sample_generate(smollm2, prompts, n_samples=3, seed=8, max_new_tokens=3) != a
+
+
+def _choice_logprob(lm, prompt: str, choice: str) -> float:
+    """log p(choice | prompt) from one full forward pass (no batching, padding or shared prefix)."""
+    tok = lm.tokenizer
+    p_ids, c_ids = tok(prompt).input_ids, tok(choice, add_special_tokens=False).input_ids
+    with torch.no_grad():
+        logp = torch.log_softmax(lm.model(torch.tensor([p_ids + c_ids])).logits[0].float(), -1)
+    return sum(float(logp[len(p_ids) - 1 + i, t]) for i, t in enumerate(c_ids))
 
 
 def test_multiple_choice_is_scored_by_choice_likelihood(smollm2):
+    """Each item's answer is its likeliest choice, by log-probs computed here one item at a time
+    (for the first 8 items: each is two full forward passes); the labels sit at both positions,
+    so a scorer stuck on one position cannot pass."""
+    import re
+
     result = evaluate_cell(smollm2, "compare-2d", n=24, shots=4, seed=0)
-    rec = result["records"][0]
-    assert len(rec["choice_logprobs"]) == 2 and rec["prediction"] in rec["prompt"]
+    records = result["records"]
+    hits = []
+    for i, rec in enumerate(records):
+        a, b = re.search(r"Which is larger, (\d+) or (\d+)\? Answer:$", rec["prompt"]).groups()
+        assert rec["label"] == (0 if int(a) > int(b) else 1)
+        if i < 8:
+            mine = [_choice_logprob(smollm2, rec["prompt"], f" {c}") for c in (a, b)]
+            assert rec["choice_logprobs"] == pytest.approx(mine, abs=1e-3)
+        best = max(range(2), key=rec["choice_logprobs"].__getitem__)
+        assert rec["prediction"] == (a, b)[best]
+        hits.append(best == rec["label"])
+    # measured: 10 items at position 0 and 14 at 1 (3 at 0 among the first 8); the measured
+    # accuracy, 14/24, is the share at 1: SmolLM2 favours the second number (see the next test)
+    assert {r["label"] for r in records[:8]} == {0, 1}
     m = result["metrics"]
-    assert 0 <= m["mc_accuracy"]["value"] <= 1 and 0 <= m["brier"]["value"] <= 2
-    assert m["mc_accuracy"]["chance"] == 0.5
+    assert m["mc_accuracy"]["value"] == pytest.approx(sum(hits) / len(hits))
+    assert m["exact_match"]["value"] == pytest.approx(sum(hits) / len(hits))
+
+
+CAPITALS_QUIZ = """name: capitals-quiz
+template: "Q: What is the capital of {country}?\\nA:"
+target: " {capital}"
+choices: [" {c0}", " {c1}", " {c2}"]
+label: right
+items:
+  - {country: France, capital: Paris, c0: Paris, c1: Lyon, c2: Nice, right: 0}
+  - {country: Italy, capital: Rome, c0: Milan, c1: Rome, c2: Turin, right: 1}
+  - {country: Japan, capital: Tokyo, c0: Osaka, c1: Kyoto, c2: Tokyo, right: 2}
+  - {country: England, capital: London, c0: Leeds, c1: London, c2: York, right: 1}
+"""
+
+
+def test_multiple_choice_answers_with_the_likeliest_choice_at_any_position(smollm2, tmp_path):
+    """Capitals, whose right choice sits at each position: the chosen choice is the argmax of
+    log-probs computed here, and SmolLM2 knows them, so no fixed-position scorer passes."""
+    from emergent_lib.tasks import load_task_yaml
+
+    path = tmp_path / "quiz.yaml"
+    path.write_text(CAPITALS_QUIZ)
+    task = load_task_yaml(path)
+    items = task.examples(4, seed=0)
+    records = evaluate_examples(smollm2, task, [ex.question for ex in items], items)
+    chosen = []
+    for rec, ex in zip(records, items):
+        mine = [_choice_logprob(smollm2, ex.question, c) for c in ex.choices]
+        assert rec["choice_logprobs"] == pytest.approx(mine, abs=1e-3)
+        best = max(range(3), key=mine.__getitem__)
+        assert rec["prediction"] == ex.choices[best].strip()
+        chosen.append(best)
+    assert len(set(chosen)) >= 2, chosen  # the likeliest choice is not always at one position
+    from emergent_lib.metrics import score
+    assert score(records, task, ci=False)["mc_accuracy"]["value"] == sum(
+        c == ex.label for c, ex in zip(chosen, items)) / 4 >= 0.75
 
 
 def test_tiny_checkpoint_goes_through_the_same_path(tiny_checkpoint):

@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
 
 from emergent_lib.plotting import emergence_plot  # noqa: E402
 
@@ -68,3 +69,51 @@ def test_models_of_the_same_size_in_two_families_split_by_family():
     lines = _lines(ax)
     assert sorted(lines) == ["family f, shots 0", "family f, shots 4", "family gg, shots 0", "family gg, shots 4"]
     assert lines["family f, shots 4"] == ([1e6, 1e7, 1e8], [0.041, 0.141, 0.241])
+
+
+def test_what_is_drawn_is_the_frame_given():
+    """One metric of a two-metric frame given in shuffled order: a line per hue value with the
+    frame's x and y (sorted by x), its CI band, the chance line, the threshold, labels, log x."""
+    rows = []
+    for seed, offset in ((0, 0.0), (1, 0.05)):
+        for params, em in ((3e6, 0.0), (1e8, 0.6), (1e7, 0.2)):
+            for metric, value in (("exact_match", em + offset), ("digit_accuracy", 0.5 + em / 2)):
+                rows.append({"model": f"m{params:g}/seed{seed}", "params": params, "train_flops": 6 * params * 1e9,
+                             "model_seed": seed, "metric": metric, "value": value, "ci_low": value - 0.1,
+                             "ci_high": value + 0.1, "chance": 0.01 if metric == "exact_match" else 0.1})
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=0)
+    ax = emergence_plot(frame, threshold=2e7)
+    drawn = [line for line in ax.get_lines() if line.get_linestyle() == "-"]
+    assert len(drawn) == 2
+    for line, seed, offset in zip(drawn, (0, 1), (0.0, 0.05)):
+        assert line.get_label() == f"model_seed {seed}"
+        assert list(line.get_xdata()) == [3e6, 1e7, 1e8]
+        assert list(line.get_ydata()) == pytest.approx([0.0 + offset, 0.2 + offset, 0.6 + offset])
+    bands = ax.collections
+    assert len(bands) == 2
+    for band, offset in zip(bands, (0.0, 0.05)):
+        ys = band.get_paths()[0].vertices[:, 1]
+        assert min(ys) == pytest.approx(-0.1 + offset) and max(ys) == pytest.approx(0.7 + offset)
+    [chance] = [line for line in ax.get_lines() if line.get_linestyle() == "--"]
+    assert chance.get_label() == "chance" and list(chance.get_ydata()) == [0.01, 0.01]
+    [threshold] = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert list(threshold.get_xdata()) == [2e7, 2e7]
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "parameters" and ax.get_ylabel() == "exact match"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["model_seed 0", "model_seed 1", "chance",
+                                                                    "threshold"]
+    # another metric and another x axis, from the same frame
+    ax = emergence_plot(frame, metric="digit_accuracy", x="train_flops", band=False, chance=False)
+    drawn = ax.get_lines()
+    assert len(drawn) == 2 and not ax.collections
+    assert list(drawn[0].get_xdata()) == [6 * p * 1e9 for p in (3e6, 1e7, 1e8)]
+    assert list(drawn[0].get_ydata()) == pytest.approx([0.5, 0.6, 0.8])
+    assert ax.get_xlabel() == "training FLOPs (6 N D)" and ax.get_ylabel() == "per-digit accuracy"
+    assert ax.get_xscale() == "log"
+
+
+def test_a_metric_or_x_that_the_frame_lacks_says_what_it_has():
+    frame = _frame()
+    with pytest.raises(ValueError, match="no rows for metric 'brier'; the frame has: exact_match"):
+        emergence_plot(frame, metric="brier")
+    with pytest.raises(ValueError, match=r"no values for x='train_flops' \(columns with values: model, family"):
+        emergence_plot(frame, x="train_flops")

@@ -14,9 +14,6 @@ from emergent_lib.strategies import chat_formatter, majority_vote, run_strategy
 from emergent_lib.errors import UnknownNameError
 from emergent_lib.tasks import TaskError, get_task, load_task_yaml, split_examples
 
-RECORD_KEYS = {"prompt", "output", "prediction", "answer", "target", "answer_logprob", "target_tokens",
-               "token_accuracy", "choice_logprobs", "label"}
-
 
 def _digits(n: int) -> list[int]:
     return [int(c) for c in str(n)[::-1]]
@@ -244,19 +241,94 @@ _RUNS = [("direct", 4, {}), ("cot", 3, {}), ("scratchpad", 2, {}), ("instruction
          ("self-consistency", 3, {"k": 2})]
 
 
+def _stated(strategy: str, output: str) -> str | None:
+    """The answer an output states in its strategy's format, read here by the test's own
+    regex; None when the output does not follow the format (then there is nothing to compare)."""
+    if strategy == "direct":
+        m = re.fullmatch(r" ?(-?\d+)", output)
+    elif strategy == "instruction":
+        line = next((ln for ln in output.split("\n") if ln.strip()), "")
+        m = re.fullmatch(r"\s*(?:\d+ \+ \d+ = )?(-?\d+)\.?\s*", line)
+    elif strategy == "scratchpad":
+        m = re.search(r"</scratch>\nAnswer: ?(-?\d+)\s*$", output)
+    else:  # the rest end with "The answer is N." (zero-shot CoT: "Therefore, the answer is N")
+        parts = re.split(r"[Tt]he answer is", output)
+        m = re.match(r":? ?(-?\d+)\.?\s*$", parts[-1]) if len(parts) > 1 else None
+    return m.group(1) if m else None
+
+
+def _spy_generation(monkeypatch):
+    """Record (max_new_tokens, stop) of every greedy generation a strategy asks for (and still generate)."""
+    import emergent_lib.strategies as strategies
+
+    calls, real = [], strategies.greedy_generate
+
+    def spy(lm, prompts, max_new_tokens=16, stop=("\n",), *args, **kwargs):
+        calls.append((max_new_tokens, tuple(stop)))
+        return real(lm, prompts, max_new_tokens, stop, *args, **kwargs)
+
+    monkeypatch.setattr(strategies, "greedy_generate", spy)
+    return calls
+
+
+def _n_tokens(lm, text: str) -> int:
+    return len(lm.tokenizer(text, add_special_tokens=False).input_ids)
+
+
+# What SmolLM2-135M does on these four items (addition-1d, seed 0: 2+7, 2+8, 9+1, 3+8), measured:
+# the items whose output states its answer in the strategy's format, and how many are right.
+# Zero-shot CoT's answer call mostly repeats the question ("Therefore, the answer is: 2 + 7").
+_MEASURED = {"cot": (4, 4), "scratchpad": (4, 3), "zero-shot-cot": (1, 0)}
+
+
 @pytest.mark.parametrize("strategy, shots, kw", _RUNS, ids=[r[0] for r in _RUNS])
-def test_every_strategy_runs_on_smollm2(smollm2, strategy, shots, kw):
+def test_every_strategy_runs_on_smollm2(smollm2, monkeypatch, strategy, shots, kw):
+    from dataclasses import fields
+
+    from emergent_lib.evaluate import Record
+
     task = get_task("addition-1d")
     test, pool = split_examples(task, 4, 4, seed=0)
+    calls = _spy_generation(monkeypatch)
     records = run_strategy(smollm2, task, test, pool, shots, strategy, seed=0, batch_size=4, **kw)
     assert len(records) == 4
+    stated = []
     for rec, ex in zip(records, test):
-        assert set(rec) >= RECORD_KEYS and rec["answer"] == ex.answer and rec["target"] == ex.target
-        assert rec["prediction"] == extract_prediction(task, rec["output"], strategy)
+        assert set(rec) >= {f.name for f in fields(Record)}
+        assert rec["answer"] == str(ex.fields["a"] + ex.fields["b"]) and rec["target"] == " " + rec["answer"]
         assert math.isfinite(rec["answer_logprob"]) and rec["answer_logprob"] < 0 and rec["target_tokens"] >= 1
         assert ex.question in rec["prompt"] or task.question_of(ex) in rec["prompt"]
+        read = _stated(strategy, rec["output"])
+        if read is not None:
+            assert rec["prediction"] == read, rec["output"]
+            stated.append(read == rec["answer"])
+    assert stated, f"no {strategy} output states its answer in the format: nothing was compared"
     metrics = score(records, task, ci=False)
-    assert 0 <= metrics["exact_match"]["value"] <= 1 and math.isfinite(metrics["answer_logprob"]["value"])
+    assert metrics["exact_match"]["value"] == sum(r["prediction"] == r["answer"] for r in records) / 4
+    assert metrics["answer_logprob"]["value"] == pytest.approx(sum(r["answer_logprob"] for r in records) / 4)
+    exemplars = pool[:shots]
+    if strategy == "cot":  # exemplars with their worked rationales, one budget by the rule, one-line chains
+        for shot in exemplars:
+            a, b = shot.fields["a"], shot.fields["b"]
+            assert f"Q: What is {a} + {b}?\nA: {task.rationale_of(shot.fields)}" in records[0]["prompt"]
+            assert task.rationale_of(shot.fields).endswith(f"The answer is {a + b}.")
+        longest = max(_n_tokens(smollm2, task.rationale_of(e.fields)) for e in [*exemplars, *test])
+        assert calls == [(int(1.25 * longest) + 8, ("\n", " Q:"))]
+        assert all("\n" not in r["output"] and " Q:" not in r["output"] for r in records)
+        assert all(r["reasoning"] and "answer is" not in r["reasoning"] for r in records)
+    if strategy == "scratchpad":
+        for shot in exemplars:
+            pad = task.scratchpad_of(shot.fields)
+            assert f"Input: {shot.question}\n<scratch>\n{pad}\n</scratch>\nAnswer:{shot.target}" in records[0]["prompt"]
+        worked = [f"\n{task.scratchpad_of(e.fields)}\n</scratch>\nAnswer:{e.target}" for e in [*exemplars, *test]]
+        assert calls == [(int(1.25 * max(_n_tokens(smollm2, w) for w in worked)) + 8, ("\n\n", "\nInput:"))]
+        assert all("\n\n" not in r["output"] and "\nInput:" not in r["output"] for r in records)
+    if strategy == "zero-shot-cot":  # reasoning within its 24 tokens, then the answer call
+        for rec, ex in zip(records, test):
+            assert rec["prompt"] == f"Q: What is {ex.fields['a']} + {ex.fields['b']}?\nA: Let's think step by step."
+            assert "\nTherefore, the answer is" in rec["output"]
+            assert _n_tokens(smollm2, rec["reasoning"]) <= 24 + 1
+        assert calls == [(24, ("\n\n", "\nQ:")), (task.max_new_tokens + 2, ("\n",))]
     if strategy == "least-to-most":
         for rec, ex in zip(records, test):
             assert rec["subquestions"][-1]["question"] == task.question_of(ex)
@@ -270,16 +342,21 @@ def test_every_strategy_runs_on_smollm2(smollm2, strategy, shots, kw):
     if strategy == "direct":  # the same records as the evaluation path it replaces
         from emergent_lib.evaluate import evaluate_examples
         assert records == evaluate_examples(smollm2, task, build_prompts(task, test, pool, shots), test, batch_size=4)
+    if strategy in _MEASURED:
+        assert (len(stated), sum(stated)) == _MEASURED[strategy], [r["output"] for r in records]
 
 
 def test_self_consistency_is_seeded(smollm2):
     task = get_task("addition-1d")
     test, pool = split_examples(task, 2, 2, seed=1)
-    kw = dict(seed=5, k=3, temperature=1.0, batch_size=6, max_new_tokens=14)
-    first = run_strategy(smollm2, task, test, pool, 2, "self-consistency", **kw)
-    again = run_strategy(smollm2, task, test, pool, 2, "self-consistency", **kw)
+    kw = dict(k=3, temperature=1.0, batch_size=6, max_new_tokens=14)
+    first = run_strategy(smollm2, task, test, pool, 2, "self-consistency", seed=5, **kw)
+    again = run_strategy(smollm2, task, test, pool, 2, "self-consistency", seed=5, **kw)
     assert [r["votes"] for r in first] == [r["votes"] for r in again]
     assert [r["samples"] for r in first] == [r["samples"] for r in again]
+    # sampled, not greedy: another seed draws other chains
+    other = run_strategy(smollm2, task, test, pool, 2, "self-consistency", seed=6, **kw)
+    assert [r["samples"] for r in other] != [r["samples"] for r in first]
 
 
 def test_chat_formatter_uses_the_template(smollm2):

@@ -191,3 +191,57 @@ def test_sigmoid_fit_recovers_threshold():
     # a line through the small models predicts almost nothing of the jump
     pred = extrapolate_linear(x, true, 5, x[-1:])
     assert pred[0] < 0.2 < true[-1]
+
+
+def test_mc_accuracy_is_the_share_of_items_whose_likeliest_choice_is_the_label():
+    # the likeliest choice is at position 0, 1, 2, 2 and the labels are 0, 1, 2, 0
+    logprobs = [[-0.1, -2.0, -3.0], [-3.0, -0.5, -2.0], [-4.0, -5.0, -0.2], [-9.0, -3.0, -1.0]]
+    records = [{"choice_logprobs": lp, "label": label} for lp, label in zip(logprobs, [0, 1, 2, 0])]
+    assert per_example(records, "mc_accuracy").tolist() == [1.0, 1.0, 1.0, 0.0]
+    compare = get_task("compare-2d")
+    assert score(records, compare, ["mc_accuracy"], ci=False)["mc_accuracy"]["value"] == 0.75
+    # the scale of the log-probs does not matter, only which choice is likeliest
+    shifted = [{"choice_logprobs": [v - 40 for v in r["choice_logprobs"]], "label": r["label"]} for r in records]
+    assert per_example(shifted, "mc_accuracy").tolist() == [1.0, 1.0, 1.0, 0.0]
+
+
+QUIZ = """name: quiz
+template: "Q: Which city is the capital of {country}?\\nA:"
+target: " {capital}"
+choices: [" {c0}", " {c1}", " {c2}"]
+label: right
+items:
+  - {country: France, capital: Paris, c0: Paris, c1: Lyon, c2: Nice, right: 0}
+  - {country: Italy, capital: Rome, c0: Milan, c1: Rome, c2: Turin, right: 1}
+  - {country: Spain, capital: Madrid, c0: Seville, c1: Bilbao, c2: Madrid, right: 2}
+  - {country: Peru, capital: Lima, c0: Cusco, c1: Lima, c2: Arequipa, right: 1}
+"""
+
+
+def test_yaml_multiple_choice_task(tmp_path):
+    from emergent_lib.evaluate import make_record
+
+    path = tmp_path / "quiz.yaml"
+    path.write_text(QUIZ)
+    task = load_task_yaml(path)
+    assert task.metrics == ("mc_accuracy", "brier") and task.chance["mc_accuracy"] == pytest.approx(1 / 3)
+    items = {ex.fields["country"]: ex for ex in task.examples(4, seed=0)}
+    assert sorted(items) == ["France", "Italy", "Peru", "Spain"]
+    italy = items["Italy"]
+    assert italy.question == "Q: Which city is the capital of Italy?\nA:" and italy.target == " Rome"
+    assert italy.answer == "Rome" and italy.choices == (" Milan", " Rome", " Turin") and italy.label == 1
+    assert {c: items[c].label for c in items} == {"France": 0, "Italy": 1, "Spain": 2, "Peru": 1}
+    assert all(ex.choices[ex.label] == ex.target for ex in items.values())
+    # scored on known log-probs: right for France and Spain, wrong for Italy and Peru
+    likeliest = {"France": 0, "Italy": 2, "Spain": 2, "Peru": 0}
+    records = []
+    for country, ex in items.items():
+        lps = [-1.0 if k == likeliest[country] else -3.0 for k in range(3)]
+        records.append(make_record(ex.question, ex, ex.choices[likeliest[country]],
+                                   ex.choices[likeliest[country]].strip(),
+                                   {"logprob": -1.0, "n_tokens": 1, "token_accuracy": 1.0}, lps).as_dict())
+    metrics = score(records, task, ci=False)
+    assert metrics["mc_accuracy"]["value"] == 0.5 and metrics["mc_accuracy"]["chance"] == pytest.approx(1 / 3)
+    p = math.exp(-1) / (math.exp(-1) + 2 * math.exp(-3))  # the likeliest choice's probability
+    right, wrong = (1 - p) ** 2 + 2 * ((1 - p) / 2) ** 2, p ** 2 + (1 - (1 - p) / 2) ** 2 + ((1 - p) / 2) ** 2
+    assert metrics["brier"]["value"] == pytest.approx((right + wrong) / 2)

@@ -64,44 +64,33 @@ def count_training(monkeypatch) -> list:
     return calls
 
 
-# ----------------------------------------------------------------------------- greedy scoring
-@torch.no_grad()
-def greedy_answers(model, tokenizer, questions: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy continuations up to the first newline, batched by prompt length (no padding)."""
-    out = {}
-    by_len: dict[int, list[int]] = {}
-    ids = [tokenizer(q)["input_ids"] for q in questions]
-    for i, row in enumerate(ids):
-        by_len.setdefault(len(row), []).append(i)
-    for n, idx in by_len.items():
-        x = torch.tensor([ids[i] for i in idx])
-        for _ in range(max_new_tokens):
-            nxt = model(input_ids=x).logits[:, -1].argmax(-1)
-            x = torch.cat([x, nxt[:, None]], dim=1)
-        for i, row in zip(idx, x[:, n:].tolist()):
-            out[i] = tokenizer.decode(row, skip_special_tokens=True).split("\n")[0]
-    return [out[i] for i in range(len(questions))]
-
-
-def digit_accuracy(pred: str, answer: str) -> float:
-    """Share of the answer's digits that the prediction has at the same place value."""
-    pred = pred.rjust(len(answer))[-len(answer):]
-    return sum(p == a for p, a in zip(pred, answer)) / len(answer)
-
-
+# ----------------------------------------------------------------------------- scoring
 def score(path, task_name: str, n: int = 500) -> tuple[float, float]:
-    """(exact match, per-digit accuracy) of a checkpoint on n fixed, seeded test problems."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    """(exact match, per-digit accuracy) of a checkpoint on n fixed, seeded test problems,
+    through the library's own evaluation and metrics (what the book's curves use)."""
+    from emergent_lib.evaluate import evaluate_examples
+    from emergent_lib.metrics import score as score_records
+    from emergent_lib.models import load
 
     task = get_task(task_name)
     test = task.examples(n, seed=2024)
-    model = AutoModelForCausalLM.from_pretrained(path).eval()
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    preds = [task.normalise(p) for p in
-             greedy_answers(model, tokenizer, [e.question for e in test], task.max_new_tokens)]
-    exact = sum(p == e.answer for p, e in zip(preds, test)) / n
-    digits = sum(digit_accuracy(p, e.answer) for p, e in zip(preds, test)) / n
-    return exact, digits
+    records = evaluate_examples(load(str(path)), task, [e.question for e in test], test, batch_size=100)
+    metrics = score_records(records, task, ["exact_match", "digit_accuracy"], ci=False)
+    return metrics["exact_match"]["value"], metrics["digit_accuracy"]["value"]
+
+
+def test_the_metrics_on_known_answers_are_the_hand_counts():
+    """What `score` reports, on predictions whose right digits are counted here by hand."""
+    from emergent_lib.metrics import score as score_records
+
+    task = get_task("addition-3d-full")
+    # (prediction, answer, digits right aligned from the units, answer width)
+    known = [("1057", "1057", 4, 4), ("1047", "1057", 3, 4), ("57", "1057", 2, 4),
+             ("", "579", 0, 3), ("10570", "1057", 0, 5), ("579", "579", 3, 3)]
+    records = [{"prediction": p, "answer": a} for p, a, _, _ in known]
+    metrics = score_records(records, task, ["exact_match", "digit_accuracy"], ci=False)
+    assert metrics["exact_match"]["value"] == pytest.approx(2 / 6)
+    assert metrics["digit_accuracy"]["value"] == pytest.approx(sum(r / w for *_, r, w in known) / 6)
 
 
 # ----------------------------------------------------------------------------- tokenizer and model
