@@ -137,7 +137,7 @@ def test_eval_records_on_an_existing_directory(tmp_path):
 def test_eval_records_are_written_after_the_metrics(tmp_path, monkeypatch, capsys):
     """A records path that goes bad during the evaluation costs the records, not the metrics."""
     pytest.importorskip("torch")  # so main() leaves this process's numerics alone
-    from emergent_lib import cli, models, sweep
+    from emergent_lib import cell, cli, models
     records = tmp_path / "gone" / "r.jsonl"
     metric = {"value": 0.5, "ci_low": 0.0, "ci_high": 1.0, "chance": 0.0}
 
@@ -146,7 +146,7 @@ def test_eval_records_are_written_after_the_metrics(tmp_path, monkeypatch, capsy
         return {"metrics": {"exact_match": metric}, "records": [{"output": "3"}]}
 
     monkeypatch.setattr(models, "load", lambda spec, **kw: object())
-    monkeypatch.setattr(sweep, "evaluate_cell", evaluate)
+    monkeypatch.setattr(cell, "evaluate_cell", evaluate)
     assert cli.main(["eval", "smollm2-135m", "addition-1d", "--n", "2", "--quiet", "--records", str(records)]) == 2
     out, err = capsys.readouterr()
     assert "exact_match" in out and "0.5000" in out
