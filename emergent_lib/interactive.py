@@ -143,7 +143,8 @@ def sweep_figure(frame: pd.DataFrame, hue: str = "model_seed", x_options: Sequen
     if len(tasks) > 1:
         controls["task"] = ("task", tasks)
     every_metric = list(dict.fromkeys(m for t in tasks for m in metrics_for(frame, t)))
-    controls["metric"] = ("metric", [(m, METRIC_LABELS.get(m, m)) for m in every_metric])
+    if len(every_metric) > 1:
+        controls["metric"] = ("metric", [(m, METRIC_LABELS.get(m, m)) for m in every_metric])
     if len(xs) > 1:
         controls["x"] = ("x axis", [(x, X_LABELS.get(x, x)) for x in xs])
     if len(shots) > 1 and any(x != "shots" for x in xs):
