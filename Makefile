@@ -52,6 +52,7 @@ zoo: install
 	$(BIN)/emergent zoo train addition-2d-direct
 	$(BIN)/emergent zoo train addition-2d-direct-long
 	$(BIN)/emergent zoo train addition-2d-scratchpad
+	$(BIN)/emergent zoo train addition-2d-misconceptions
 
 book: zoo
 	$(BIN)/jupyter-book build . -W -n --keep-going

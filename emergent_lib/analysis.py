@@ -104,6 +104,20 @@ def threshold_crossing(x: Sequence[float], y: Sequence[float], level: float) -> 
     return float(x[0]) if y[0] >= level else None
 
 
+def longest_decline(x: Sequence[float], y: Sequence[float]) -> int:
+    """How many consecutive steps of the ladder (sorted by `x`) the curve falls at, at most.
+
+    Lab 5b: inverse scaling is a trend, a decline over several sizes; a noisy suite has many
+    single drops between two neighbouring sizes (a run of 1), which are not one.
+    """
+    _, y = _sorted(x, y)
+    longest = run = 0
+    for change in np.diff(y):
+        run = run + 1 if change < 0 else 0
+        longest = max(longest, run)
+    return longest
+
+
 def extrapolate_linear(x: Sequence[float], y: Sequence[float], n_fit: int,
                        x_new: Sequence[float]) -> np.ndarray:
     """Fit a line in log-scale to the `n_fit` smallest models and predict at `x_new`.

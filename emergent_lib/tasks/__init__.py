@@ -8,12 +8,15 @@ whether built in or read from a user's YAML file. Its parts:
 - `registry`: `get_task`, `list_tasks`, `register`;
 - `generators`: the built-in tasks (arithmetic, modular addition, comparison, unscrambling);
 - `solutions`: their worked solutions (rationales, scratchpads, decompositions);
+- `misconceptions`: addition with planted misconceptions, a training text and its test sets
+  (Lab 5b's inverse scaling);
 - `yaml_tasks`: tasks from a user's YAML file.
 """
 from ..errors import TaskError
 from .core import Example, Task, answer_budget, normalise_answer, split_examples, task_fingerprint
 from .registry import get_task, list_tasks, register
 from .generators import arithmetic_task, compare_task, modular_task, unscramble_task, word_list
+from . import misconceptions  # registers its tasks
 from .yaml_tasks import load_task_yaml
 
 __all__ = [

@@ -73,6 +73,9 @@ class Task:
     rationale_of: Callable[[dict], str] | None = None
     scratchpad_of: Callable[[dict], str] | None = None
     decompose_of: Callable[[dict], list[tuple[str, str]]] | None = None
+    # settings: what decides the items beyond what a few drawn samples show (a training text's
+    #   mixture rates, `misconceptions.Corpus`); hashed into the task's and toy recipes' fingerprints.
+    settings: dict = field(default_factory=dict)
 
     def render(self, fields: dict) -> Example:
         answer = self.answer_of(fields)
@@ -151,6 +154,8 @@ def task_fingerprint(task: Task, examples: Sequence[Example] | None = None) -> s
                       task.question_of(e), task.normalise(e.target),
                       *[fn(e.fields) if fn else None for fn in worked]] for e in examples],
     }
+    if task.settings:  # left out when empty, so the fingerprints of other tasks stay as they were
+        blob["settings"] = task.settings
     text = json.dumps(blob, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -116,6 +116,24 @@ FAMILIES: dict[str, Family] = {f.name: f for f in [
                           target="scratchpad"),
         seeds=(0,),
     ),
+    # Lab 5b (inverse scaling): 2-digit addition from a training text with planted
+    # misconceptions (tasks/misconceptions.py): 100 problems make up a fifth of the lines and
+    # are given a wrong answer 80% of the time, so each recurs about 384 times, about 307 of
+    # them wrong. Measured in the pinned numeric mode over six training seeds (0-5), exact match
+    # on the 100 misconceived problems scored against the true sum, w8 / w16 / w24 / w32 / w48 /
+    # w64 / w96: 10-21% / 27-92% / 74-85% / 40-78% / 19-35% / 13-22% / 6-15%. Every seed peaks at
+    # w16 or w24 (80-92%) and then falls over at least three consecutive sizes; the popular wrong
+    # answer goes from at most 20% at the peak to 85-94% at w96, while ordinary problems
+    # (500, test seed 0) reach 96-99% from w48 up (w32 seed 5 dipped to 64%). 9.5 min for the
+    # six seeds on 2 cores (17.7 CPU-min); the book trains seeds 0 and 1.
+    Family(
+        name="addition-2d-misconceptions",
+        description="2-digit addition from a text with planted misconceptions, widths 8 to 96 (Lab 5b)",
+        sizes=("w8-l2", "w16-l2", "w24-l2", "w32-l2", "w48-l2", "w64-l2", "w96-l2"),
+        train=TrainConfig(task="addition-2d-misconceptions", steps=3000, batch_size=64, lr=3e-3,
+                          warmup=100, n_checkpoints=0),
+        seeds=(0, 1),
+    ),
 ]}
 
 DEFAULT_FAMILY = "addition-3d-full"

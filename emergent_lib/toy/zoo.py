@@ -59,6 +59,8 @@ def recipe_id(fam: Family, size: str, seed: int) -> str:
     fields = {"size": size, "seed": seed, "train": train, "version": 1,
               "format": [ex.question + ex.target for ex in sample],
               "numerics": expected_mode()}  # the same recipe in another numeric mode is another model
+    if task.settings:  # a training text's mixture, which three samples need not show
+        fields["task_settings"] = task.settings
     if fam.train.target != "answer":  # the worked text the model learns: a new format retrains
         fields["text"] = ["".join(training_text(task, ex, fam.train.target)) for ex in sample]
     blob = json.dumps(fields, sort_keys=True)
