@@ -8,6 +8,7 @@
   only pages with such a figure load them.
 - The download button of every executed page offers its notebook as .ipynb (the theme does
   so for Markdown notebooks only when a launch button is configured; the site has none).
+- The Figure index is read again at every build, so it lists the labs as they are now.
 """
 from __future__ import annotations
 
@@ -62,7 +63,18 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
         context["ipynb_source"] = f"{pagename}.ipynb"
 
 
+FIGURE_INDEX = "book/figures"  # the page whose table is computed from the labs
+
+
+def reread_figure_index(app, env, added, changed, removed):
+    """The Figure index (book/figures.md) is computed from the labs' code, so it is read (and,
+    with its `execution_mode: force`, executed) at every build; otherwise a build after a lab
+    changed would keep the old table, since the page itself did not change."""
+    return [FIGURE_INDEX] if FIGURE_INDEX in env.found_docs else []
+
+
 def setup(app):
+    app.connect("env-get-outdated", reread_figure_index)
     app.connect("html-page-context", add_figure_scripts)
     app.connect("html-page-context", offer_notebook, priority=400)  # before the theme's buttons (501)
     app.connect("build-finished", copy_assets)

@@ -46,13 +46,13 @@ def misconceived(corpus: Corpus = CORPUS) -> dict[tuple[int, int], int]:
 
 
 def _task(name: str, description: str, make_fields, answer_of, max_unique: int | None,
-          settings: dict) -> Task:
+          settings: dict, popular: bool = True) -> Task:
     return Task(
         name=name, description=description,
         template="{a} + {b} =", target_template=" {answer}",
         make_fields=make_fields, answer_of=answer_of,
-        # answers run from 10 (20 - 10) to 208 (198 + 10): 199 values at most
-        chance={"exact_match": 1 / 199},
+        # true sums run from 20 to 198 (179 values); with the slips, from 10 to 208 (199)
+        chance={"exact_match": 1 / (199 if popular else 179)},
         metrics=("exact_match", "answer_logprob"),
         max_new_tokens=answer_budget("208"), digits=True, max_unique=max_unique,
         question_text="What is {a} + {b}?", chat_instruction="Reply with the number only.",
@@ -96,7 +96,7 @@ def misconceived_task(popular: bool, corpus: Corpus = CORPUS) -> Task:
                      "the misconceived problems, scored against their popular wrong answer",
                      fields, lambda f: str(f["popular"]), len(famous), asdict(corpus))
     return _task("addition-2d-misconceived", "the misconceived problems, scored against the true sum",
-                 fields, lambda f: str(f["a"] + f["b"]), len(famous), asdict(corpus))
+                 fields, lambda f: str(f["a"] + f["b"]), len(famous), asdict(corpus), popular=False)
 
 
 def plain_task(corpus: Corpus = CORPUS) -> Task:
@@ -110,7 +110,7 @@ def plain_task(corpus: Corpus = CORPUS) -> Task:
 
     return _task("addition-2d-plain", "2-digit addition on the problems that are not misconceived",
                  fields, lambda f: str(f["a"] + f["b"]), (HI - LO + 1) ** 2 - len(wrong),
-                 asdict(corpus))
+                 asdict(corpus), popular=False)
 
 
 register("addition-2d-misconceptions", corpus_task)
