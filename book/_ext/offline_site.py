@@ -8,7 +8,8 @@
   only pages with such a figure load them.
 - The download button of every executed page offers its notebook as .ipynb (the theme does
   so for Markdown notebooks only when a launch button is configured; the site has none).
-- The Figure index is read again at every build, so it lists the labs as they are now.
+- The Figure index is read again at every build, so it lists the labs as they are now, and a
+  page whose previous or next page changed is written again.
 """
 from __future__ import annotations
 
@@ -59,8 +60,34 @@ def offer_notebook(app, pagename, templatename, context, doctree) -> None:
     if context.get("sourcename", "").endswith((".md", ".md.txt")) and executed.is_file():
         target = Path(app.outdir) / "_sources" / f"{pagename}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(executed, target)
+        merged = _from_execution_cache(app, pagename)
+        if merged is None:
+            shutil.copy2(executed, target)
+        else:
+            import nbformat
+
+            nbformat.write(merged, target)
         context["ipynb_source"] = f"{pagename}.ipynb"
+
+
+def _from_execution_cache(app, pagename):
+    """The page's notebook with the outputs of its cached run, or None if the cache has none.
+
+    myst-nb's copy in jupyter_execute/ has no outputs when a page is read again and its
+    outputs come from the execution cache (after any change to the build's configuration),
+    so the download would be an empty notebook. Pages executed at every build (the Figure
+    index) are not in the cache; their copy in jupyter_execute/ is the executed one."""
+    import jupytext
+    from jupyter_cache import get_cache
+
+    cache = Path(app.outdir).parent / ".jupyter_cache"
+    source = Path(app.srcdir) / f"{pagename}.md"
+    if not cache.is_dir() or not source.is_file():
+        return None
+    try:
+        return get_cache(cache).merge_match_into_notebook(jupytext.read(source))[1]
+    except KeyError:  # this code has no cached run
+        return None
 
 
 FIGURE_INDEX = "book/figures"  # the page whose table is computed from the labs
@@ -73,8 +100,21 @@ def reread_figure_index(app, env, added, changed, removed):
     return [FIGURE_INDEX] if FIGURE_INDEX in env.found_docs else []
 
 
+def rewrite_moved_neighbours(app, env):
+    """Pages whose previous or next page changed (a page added to the table of contents) are
+    written again: Sphinx rewrites only the pages it read, and their old links would skip the
+    new page."""
+    relations = env.collect_relations()
+    before = getattr(env, "emergent_relations", None)
+    env.emergent_relations = relations
+    if before is None:
+        return []
+    return [doc for doc, links in relations.items() if before.get(doc) != links]
+
+
 def setup(app):
     app.connect("env-get-outdated", reread_figure_index)
+    app.connect("env-get-updated", rewrite_moved_neighbours)
     app.connect("html-page-context", add_figure_scripts)
     app.connect("html-page-context", offer_notebook, priority=400)  # before the theme's buttons (501)
     app.connect("build-finished", copy_assets)
