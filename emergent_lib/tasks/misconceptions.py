@@ -45,14 +45,21 @@ def misconceived(corpus: Corpus = CORPUS) -> dict[tuple[int, int], int]:
     return {(a, b): a + b + rng.choice((-10, 10)) for a, b in pairs}
 
 
+def _ordinary(rng: random.Random, wrong: dict) -> tuple[int, int]:
+    """A uniformly drawn problem that is not misconceived."""
+    while (pair := (rng.randint(LO, HI), rng.randint(LO, HI))) in wrong:
+        pass
+    return pair
+
+
 def _task(name: str, description: str, make_fields, answer_of, max_unique: int | None,
-          settings: dict, popular: bool = True) -> Task:
+          settings: dict, slips: bool = True) -> Task:
     return Task(
         name=name, description=description,
         template="{a} + {b} =", target_template=" {answer}",
         make_fields=make_fields, answer_of=answer_of,
         # true sums run from 20 to 198 (179 values); with the slips, from 10 to 208 (199)
-        chance={"exact_match": 1 / (199 if popular else 179)},
+        chance={"exact_match": 1 / (199 if slips else 179)},
         metrics=("exact_match", "answer_logprob"),
         max_new_tokens=answer_budget("208"), digits=True, max_unique=max_unique,
         question_text="What is {a} + {b}?", chat_instruction="Reply with the number only.",
@@ -70,9 +77,8 @@ def corpus_task(corpus: Corpus = CORPUS) -> Task:
         if rng.random() < corpus.share:
             a, b = famous[rng.randrange(len(famous))]
             return {"a": a, "b": b, "told": wrong[a, b] if rng.random() < corpus.told_wrong else a + b}
-        while (pair := (rng.randint(LO, HI), rng.randint(LO, HI))) in wrong:
-            pass
-        return {"a": pair[0], "b": pair[1], "told": sum(pair)}
+        a, b = _ordinary(rng, wrong)
+        return {"a": a, "b": b, "told": a + b}
 
     return _task("addition-2d-misconceptions",
                  f"2-digit addition as training text: {corpus.share:.0%} of the lines are one of "
@@ -96,7 +102,7 @@ def misconceived_task(popular: bool, corpus: Corpus = CORPUS) -> Task:
                      "the misconceived problems, scored against their popular wrong answer",
                      fields, lambda f: str(f["popular"]), len(famous), asdict(corpus))
     return _task("addition-2d-misconceived", "the misconceived problems, scored against the true sum",
-                 fields, lambda f: str(f["a"] + f["b"]), len(famous), asdict(corpus), popular=False)
+                 fields, lambda f: str(f["a"] + f["b"]), len(famous), asdict(corpus), slips=False)
 
 
 def plain_task(corpus: Corpus = CORPUS) -> Task:
@@ -104,13 +110,12 @@ def plain_task(corpus: Corpus = CORPUS) -> Task:
     wrong = misconceived(corpus)
 
     def fields(rng: random.Random) -> dict:
-        while (pair := (rng.randint(LO, HI), rng.randint(LO, HI))) in wrong:
-            pass
-        return {"a": pair[0], "b": pair[1]}
+        a, b = _ordinary(rng, wrong)
+        return {"a": a, "b": b}
 
     return _task("addition-2d-plain", "2-digit addition on the problems that are not misconceived",
                  fields, lambda f: str(f["a"] + f["b"]), (HI - LO + 1) ** 2 - len(wrong),
-                 asdict(corpus), popular=False)
+                 asdict(corpus), slips=False)
 
 
 register("addition-2d-misconceptions", corpus_task)
