@@ -50,3 +50,38 @@ def glued(nb) -> dict[str, str]:
                         for k, v in o.get("data", {}).items()}
                 found[name] = data.get("text/markdown", data.get("text/plain", ""))
     return found
+
+
+# ----------------------------------------------------------------------------- Lab 3's ladders
+LAB3_TASK = "addition-2d"
+LAB3_N = 200  # Lab 3's test problems per toy model (seed 0)
+LAB3_LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad",
+                "direct-long": "addition-2d-direct-long"}
+LAB3_STRATEGY = {"direct": "direct", "scratchpad": "scratchpad", "direct-long": "direct"}
+
+
+def lab3_ladders() -> dict[str, dict]:
+    """ladder -> Lab 3's evaluations of it (n=200, seed 0, zero-shot), asking run_sweep for
+    exactly the lab's cells, so after a build they come from the cache: sizes, params
+    (non-embedding), flops, tokens, em (exact match) and records, one entry per size."""
+    import numpy as np
+
+    from emergent_lib.sweep import run_sweep
+    from emergent_lib.toy import get_family
+
+    out = {}
+    for ladder, name in LAB3_LADDERS.items():
+        zoo = get_family(name, progress=False)
+        specs = [f"toy/{name}/{m['size']}/seed0" for m in zoo]
+        frame = run_sweep(models=specs, tasks=[LAB3_TASK], shots=[0], seeds=[0], n=LAB3_N,
+                          strategy=LAB3_STRATEGY[ladder], keep_records=True, progress=False)
+        em = frame[frame["metric"] == "exact_match"].set_index("model")
+        out[ladder] = {
+            "sizes": [m["size"] for m in zoo],
+            "params": np.array([m["params_non_embedding"] for m in zoo], dtype=float),
+            "flops": np.array([m["train_flops"] for m in zoo], dtype=float),
+            "tokens": np.array([m["tokens_seen"] for m in zoo], dtype=float),
+            "em": np.array([em.loc[s, "value"] for s in specs]),
+            "records": [frame.attrs["records"][(s, LAB3_TASK, 0, 0)] for s in specs],
+        }
+    return out

@@ -19,6 +19,7 @@ import pytest
 from emergent_lib import analysis, metrics
 from executed_labs import executed
 from executed_labs import glued as glued_values
+from executed_labs import LAB3_LADDERS, lab3_ladders
 
 N = 500  # Lab 1 and Lab 4a: every model of the default family on 500 problems, seed 0
 
@@ -192,33 +193,16 @@ def test_executed_lab4a_target_length_says_what_its_numbers_say(default_family):
 
 
 # ----------------------------------------------------------------------------- Lab 3: recipes
-LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad",
-           "direct-long": "addition-2d-direct-long"}
-STRATEGY = {"direct": "direct", "scratchpad": "scratchpad", "direct-long": "direct"}
-
-
 @pytest.fixture(scope="module")
 def ladder_scores():
-    """ladder -> (sizes, params, exact match) of Lab 3's evaluations (n=200), from the cache."""
-    from emergent_lib.sweep import run_sweep
-    from emergent_lib.toy import get_family
-
-    out = {}
-    for ladder, name in LADDERS.items():
-        zoo = get_family(name, progress=False)
-        specs = [f"toy/{name}/{m['size']}/seed0" for m in zoo]
-        frame = run_sweep(models=specs, tasks=["addition-2d"], shots=[0], seeds=[0], n=200,
-                          strategy=STRATEGY[ladder], progress=False)
-        em = frame[frame["metric"] == "exact_match"].set_index("model")["value"]
-        out[ladder] = ([m["size"] for m in zoo], np.array([m["params_non_embedding"] for m in zoo], float),
-                       np.array([em[s] for s in specs]))
-    return out
+    """Lab 3's evaluations of its three ladders (n=200), from the cache (`lab3_ladders`)."""
+    return lab3_ladders()
 
 
 def _smallest(ladder_scores, ladder, level):
-    sizes, params, em = ladder_scores[ladder]
-    hit = np.nonzero(em >= level)[0]
-    return (sizes[hit[0]], params[hit[0]]) if len(hit) else (None, None)
+    scores = ladder_scores[ladder]
+    hit = np.nonzero(scores["em"] >= level)[0]
+    return (scores["sizes"][hit[0]], scores["params"][hit[0]]) if len(hit) else (None, None)
 
 
 def test_executed_lab3_reach_says_what_its_numbers_say(ladder_scores):
@@ -226,12 +210,12 @@ def test_executed_lab3_reach_says_what_its_numbers_say(ladder_scores):
     for level, key in ((0.5, "reach_50_sentence"), (0.9, "reach_90_sentence")):
         sentence = glued[key]
         assert sentence.startswith(f"The smallest model that solves at least {level:.0%} of the problems:")
-        for ladder in LADDERS:
+        for ladder in LAB3_LADDERS:
             size, params = _smallest(ladder_scores, ladder, level)
             expected = (f"`{size}` ({params:,.0f} parameters) for the {ladder} recipe" if size else
-                        f"none up to `{ladder_scores[ladder][0][-1]}` for the {ladder} recipe")
+                        f"none up to `{ladder_scores[ladder]['sizes'][-1]}` for the {ladder} recipe")
             assert expected in sentence, (expected, sentence)
-    reached = {ladder: _smallest(ladder_scores, ladder, 0.9)[1] for ladder in LADDERS}
+    reached = {ladder: _smallest(ladder_scores, ladder, 0.9)[1] for ladder in LAB3_LADDERS}
     reached = {k: v for k, v in reached.items() if v is not None}
     if len(set(reached.values())) > 1:
         ratio = max(reached.values()) / min(reached.values())

@@ -32,15 +32,12 @@ from emergent_lib.toy.tokenizer import VOCAB
 from emergent_lib.toy.training import TARGETS, TrainConfig, training_text
 from executed_labs import executed
 from executed_labs import glued as glued_values
+from executed_labs import LAB3_LADDERS, LAB3_N, LAB3_TASK, lab3_ladders
 
 ROOT = Path(__file__).resolve().parents[1]
 LAB = ROOT / "labs" / "lab3_prompting_strategies.md"
 CHAPTER = ROOT / "book" / "strategies.md"
-TASK = "addition-2d"
-LADDERS = {"direct": "addition-2d-direct", "scratchpad": "addition-2d-scratchpad",
-           "direct-long": "addition-2d-direct-long"}
-STRATEGY = {"direct": "direct", "scratchpad": "scratchpad", "direct-long": "direct"}
-N = 200  # Lab 3's test problems per toy model (seed 0)
+TASK, N, LADDERS = LAB3_TASK, LAB3_N, LAB3_LADDERS  # Lab 3's task, test problems and ladders
 N_REAL = 12  # Lab 3's problems per SmolLM2 strategy
 REAL_RUNS = [("direct", 0), ("direct", 4), ("instruction", 0), ("cot", 4), ("self-consistency", 4)]
 
@@ -103,26 +100,8 @@ def test_majority_vote_ties_go_to_the_first_sampled_answer():
 # ----------------------------------------------------------------------------- the two toy ladders
 @pytest.fixture(scope="module")
 def ladders():
-    """Lab 3's evaluations of both ladders (n=200, seed 0, zero-shot), from the sweep cache."""
-    from emergent_lib.sweep import run_sweep
-    from emergent_lib.toy import get_family
-
-    out = {}
-    for ladder, name in LADDERS.items():
-        zoo = get_family(name, progress=False)
-        specs = [f"toy/{name}/{m['size']}/seed0" for m in zoo]
-        frame = run_sweep(models=specs, tasks=[TASK], shots=[0], seeds=[0], n=N,
-                          strategy=STRATEGY[ladder], keep_records=True, progress=False)
-        em = frame[frame["metric"] == "exact_match"].set_index("model")
-        out[ladder] = {
-            "sizes": [m["size"] for m in zoo],
-            "params": np.array([m["params_non_embedding"] for m in zoo], dtype=float),
-            "flops": np.array([m["train_flops"] for m in zoo], dtype=float),
-            "tokens": np.array([m["tokens_seen"] for m in zoo], dtype=float),
-            "em": np.array([em.loc[s, "value"] for s in specs]),
-            "records": [frame.attrs["records"][(s, TASK, 0, 0)] for s in specs],
-        }
-    return out
+    """Lab 3's evaluations of its three ladders, from the sweep cache (`lab3_ladders`)."""
+    return lab3_ladders()
 
 
 def _problems(records):
